@@ -1,0 +1,1 @@
+"""The core: tickets, customers, agents, and the services that change them."""

@@ -1,0 +1,35 @@
+"""Events are hooks fired after the change they announce is committed.
+
+Services ``queue`` an event while they work and call ``commit()`` when done; a rollback drops
+the queue, so plugins never hear of a change that did not happen.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from helpdesk.extensions import db
+from helpdesk.plugins import call_each
+
+_KEY = "helpdesk_pending_events"
+
+
+def queue(hook_name: str, **kwargs: Any) -> None:
+    """Fire ``hook_name(**kwargs)`` once the current transaction commits."""
+    db.session.info.setdefault(_KEY, []).append((hook_name, kwargs))
+
+
+def commit() -> None:
+    """Commit the session, then fire the events queued during the transaction, in order."""
+    db.session.commit()
+    pending = db.session.info.pop(_KEY, [])
+    for hook_name, kwargs in pending:
+        call_each(hook_name, **kwargs)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending(session: Session) -> None:
+    session.info.pop(_KEY, None)

@@ -1,0 +1,139 @@
+"""The agents' queue: tickets filtered, searched, sorted and paged, in a fixed number of queries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from helpdesk.core import search
+from helpdesk.core.errors import ValidationError
+from helpdesk.core.models import KINDS, PRIORITIES, STATUSES, Agent, Ticket
+from helpdesk.core.validation import clean_choice, clean_page, clean_per_page, clean_text
+from helpdesk.extensions import db
+
+SORTS = ("activity", "due", "created")
+ASSIGNEE_CHOICES = ("me", "unassigned", "any")
+
+
+@dataclass
+class QueueFilter:
+    """What the agent asked to see. Build it with ``QueueFilter.from_args``."""
+
+    statuses: list[str] = field(default_factory=list)
+    priority: str | None = None
+    kind: str | None = None
+    assignee: str = "any"  # "me", "unassigned", "any", or an agent id as text
+    team_id: int | None = None
+    customer_id: int | None = None
+    q: str = ""
+    sort: str = "activity"
+    page: int = 1
+    per_page: int = 25
+
+    @classmethod
+    def from_args(cls, args: Any, *, max_search_length: int) -> QueueFilter:
+        """Read filters from request arguments; unknown values raise ``ValidationError``."""
+        errors: dict[str, str] = {}
+        result = cls()
+
+        def take(name: str, parse):
+            try:
+                return parse()
+            except ValidationError as exc:
+                errors.update(exc.errors)
+                return getattr(result, name)
+
+        raw_status = [s for value in args.getlist("status") for s in value.split(",") if s]
+        result.statuses = take(
+            "statuses", lambda: [clean_choice(s, "status", STATUSES) for s in raw_status]
+        )
+        if args.get("priority"):
+            result.priority = take(
+                "priority", lambda: clean_choice(args["priority"], "priority", PRIORITIES)
+            )
+        if args.get("kind"):
+            result.kind = take("kind", lambda: clean_choice(args["kind"], "kind", KINDS))
+        assignee = args.get("assignee") or "any"
+        if assignee not in ASSIGNEE_CHOICES and not assignee.isdigit():
+            errors["assignee"] = "must be me, unassigned, any or an agent id"
+        else:
+            result.assignee = assignee
+        for name in ("team", "customer"):
+            value = args.get(name)
+            if value:
+                if not value.isdigit():
+                    errors[name] = "must be an id"
+                else:
+                    setattr(result, f"{name}_id", int(value))
+        result.q = take(
+            "q",
+            lambda: clean_text(
+                args.get("q", ""), "q", max_length=max_search_length, required=False
+            ),
+        )
+        if args.get("sort"):
+            result.sort = take("sort", lambda: clean_choice(args["sort"], "sort", SORTS))
+        result.page = take("page", lambda: clean_page(args.get("page")))
+        result.per_page = take("per_page", lambda: clean_per_page(args.get("per_page")))
+        if errors:
+            raise ValidationError(errors)
+        return result
+
+
+@dataclass
+class QueuePage:
+    """One page of tickets; ``hits`` holds search highlights when a query was given."""
+
+    tickets: list[Ticket]
+    page: int
+    per_page: int
+    has_next: bool
+    hits: dict[int, search.SearchHit] = field(default_factory=dict)
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+
+def list_tickets(filters: QueueFilter, *, agent: Agent | None) -> QueuePage:
+    """The page of tickets ``filters`` describes, newest activity (or best match) first."""
+    query = select(Ticket).options(joinedload(Ticket.assignee), joinedload(Ticket.team))
+    if filters.statuses:
+        query = query.where(Ticket.status.in_(filters.statuses))
+    if filters.priority:
+        query = query.where(Ticket.priority == filters.priority)
+    if filters.kind:
+        query = query.where(Ticket.kind == filters.kind)
+    if filters.assignee == "me" and agent is not None:
+        query = query.where(Ticket.assignee_id == agent.id)
+    elif filters.assignee == "unassigned":
+        query = query.where(Ticket.assignee_id.is_(None))
+    elif filters.assignee.isdigit():
+        query = query.where(Ticket.assignee_id == int(filters.assignee))
+    if filters.team_id is not None:
+        query = query.where(Ticket.team_id == filters.team_id)
+    if filters.customer_id is not None:
+        query = query.where(Ticket.customer_id == filters.customer_id)
+
+    matches = search.matching_ids(filters.q) if filters.q else None
+    if filters.q and matches is None:
+        return QueuePage([], filters.page, filters.per_page, False)
+    if matches is not None:
+        query = query.join(matches, matches.c.ticket_id == Ticket.id).order_by(
+            matches.c.rank, Ticket.id.desc()
+        )
+    elif filters.sort == "due":
+        query = query.order_by(Ticket.due_at.is_(None), Ticket.due_at, Ticket.id)
+    elif filters.sort == "created":
+        query = query.order_by(Ticket.id.desc())
+    else:
+        query = query.order_by(Ticket.last_activity_at.desc(), Ticket.id.desc())
+    offset = (filters.page - 1) * filters.per_page
+    rows = list(db.session.scalars(query.limit(filters.per_page + 1).offset(offset)).unique())
+    has_next = len(rows) > filters.per_page
+    tickets = rows[: filters.per_page]
+    hits = search.highlights(filters.q, [t.id for t in tickets]) if filters.q else {}
+    return QueuePage(tickets, filters.page, filters.per_page, has_next, hits)

@@ -1,0 +1,185 @@
+"""Full-text search over tickets: subject, every message body, the customer's name and e-mail.
+
+One interface, two engines: SQLite FTS5 (``ticket_fts``, rowid = ticket id) and PostgreSQL
+``tsvector`` (``ticket_search.document``, a generated column with a GIN index). Both tables are
+created by the core migration.
+
+The user's words are reduced to plain terms (letters and digits), so no search syntax can be
+injected; every term must match, and the last one also matches as a prefix. Ranking every match
+of a common word costs time that grows with the match count, so only the newest
+``SEARCH_RANK_WINDOW`` matches are ranked; rarer words are ranked in full.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from flask import current_app
+from markupsafe import Markup, escape
+from sqlalchemy import Select, func, select, text
+
+from helpdesk.core.models import Customer, Message, Ticket
+from helpdesk.extensions import db
+
+MAX_TERMS = 12
+_TERM = re.compile(r"\w+", re.UNICODE)
+_START, _STOP = "\x02", "\x03"
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One ranked ticket with highlighted excerpts (safe HTML, matches in ``<mark>``)."""
+
+    ticket_id: int
+    subject: Markup
+    snippet: Markup
+
+
+def terms(query: str) -> list[str]:
+    """The words of ``query`` that search uses, in order, without duplicates."""
+    seen: dict[str, None] = {}
+    for term in _TERM.findall(query.lower()):
+        seen.setdefault(term, None)
+    return list(seen)[:MAX_TERMS]
+
+
+def _is_postgres() -> bool:
+    return db.engine.dialect.name == "postgresql"
+
+
+def _document(ticket_id: int) -> tuple[str, str, str] | None:
+    row = db.session.execute(
+        select(Ticket.subject, Customer.name, Customer.email)
+        .join(Customer, Customer.id == Ticket.customer_id)
+        .where(Ticket.id == ticket_id)
+    ).first()
+    if row is None:
+        return None
+    bodies = db.session.scalars(
+        select(Message.body).where(Message.ticket_id == ticket_id).order_by(Message.id)
+    )
+    limit = current_app.config["SEARCH_MAX_DOCUMENT_CHARS"]
+    body = "\n\n".join(bodies)[:limit]
+    return row.subject, body, f"{row.name} {row.email}"
+
+
+def index_ticket(ticket_id: int) -> None:
+    """(Re)build the search document of one ticket, in the caller's transaction."""
+    document = _document(ticket_id)
+    if document is None:
+        return
+    subject, body, customer = document
+    params = {"id": ticket_id, "subject": subject, "body": body, "customer": customer}
+    if _is_postgres():
+        db.session.execute(
+            text(
+                "INSERT INTO ticket_search (ticket_id, subject, body, customer) "
+                "VALUES (:id, :subject, :body, :customer) ON CONFLICT (ticket_id) DO UPDATE "
+                "SET subject = excluded.subject, body = excluded.body, "
+                "customer = excluded.customer"
+            ),
+            params,
+        )
+    else:
+        db.session.execute(text("DELETE FROM ticket_fts WHERE rowid = :id"), params)
+        db.session.execute(
+            text(
+                "INSERT INTO ticket_fts (rowid, subject, body, customer) "
+                "VALUES (:id, :subject, :body, :customer)"
+            ),
+            params,
+        )
+
+
+def index_customer_tickets(customer_id: int) -> None:
+    """Re-index every ticket of a customer whose name or e-mail changed."""
+    for ticket_id in db.session.scalars(select(Ticket.id).where(Ticket.customer_id == customer_id)):
+        index_ticket(ticket_id)
+
+
+def _fts5_query(words: Sequence[str]) -> str:
+    quoted = [f'"{word}"' for word in words]
+    quoted[-1] += "*"
+    return " ".join(quoted)
+
+
+def _tsquery(words: Sequence[str]) -> str:
+    quoted = [f"'{word}'" for word in words]
+    quoted[-1] += ":*"
+    return " & ".join(quoted)
+
+
+def matching_ids(query: str) -> Select | None:
+    """A ``SELECT ticket_id, rank`` of the best matches (lower rank is better), or ``None``
+    when the query has no searchable words. Join it with filters, order by ``rank``."""
+    words = terms(query)
+    if not words:
+        return None
+    window = current_app.config["SEARCH_RANK_WINDOW"]
+    if _is_postgres():
+        newest = (
+            text(
+                "SELECT ticket_id, document FROM ticket_search "
+                "WHERE document @@ to_tsquery('simple', :q) ORDER BY ticket_id DESC LIMIT :window"
+            )
+            .bindparams(q=_tsquery(words), window=window)
+            .columns(ticket_id=db.Integer, document=db.Text)
+            .subquery("newest")
+        )
+        rank = -func.ts_rank(newest.c.document, func.to_tsquery("simple", _tsquery(words)))
+        return select(newest.c.ticket_id.label("ticket_id"), rank.label("rank")).subquery()
+    return (
+        text(
+            "SELECT rowid AS ticket_id, bm25(ticket_fts, 10.0, 1.0, 5.0) AS rank FROM ticket_fts "
+            "WHERE ticket_fts MATCH :q ORDER BY rowid DESC LIMIT :window"
+        )
+        .bindparams(q=_fts5_query(words), window=window)
+        .columns(ticket_id=db.Integer, rank=db.Float)
+        .subquery("matches")
+    )
+
+
+def highlights(query: str, ticket_ids: Sequence[int]) -> dict[int, SearchHit]:
+    """Highlighted subject and body excerpt for each of ``ticket_ids`` (the page shown)."""
+    words = terms(query)
+    if not words or not ticket_ids:
+        return {}
+    if _is_postgres():
+        options = f"StartSel={_START}, StopSel={_STOP}, MaxWords=25, MinWords=10, MaxFragments=2"
+        rows = db.session.execute(
+            text(
+                "SELECT ticket_id, ts_headline('simple', subject, q, :full) AS subject, "
+                "ts_headline('simple', body || ' ' || customer, q, :opts) AS snippet "
+                "FROM ticket_search, to_tsquery('simple', :q) AS q "
+                "WHERE ticket_id = ANY(:ids)"
+            ),
+            {
+                "q": _tsquery(words),
+                "ids": list(ticket_ids),
+                "opts": options,
+                "full": f"StartSel={_START}, StopSel={_STOP}, HighlightAll=true",
+            },
+        )
+    else:
+        id_list = ",".join(str(int(i)) for i in ticket_ids)
+        rows = db.session.execute(
+            text(
+                f"SELECT rowid AS ticket_id, "
+                f"highlight(ticket_fts, 0, '{_START}', '{_STOP}') AS subject, "
+                f"snippet(ticket_fts, -1, '{_START}', '{_STOP}', '…', 24) AS snippet "
+                f"FROM ticket_fts WHERE ticket_fts MATCH :q AND rowid IN ({id_list})"
+            ),
+            {"q": _fts5_query(words)},
+        )
+    return {
+        row.ticket_id: SearchHit(row.ticket_id, _marked(row.subject), _marked(row.snippet))
+        for row in rows
+    }
+
+
+def _marked(value: str | None) -> Markup:
+    """Escape the engine's output, then turn its match markers into ``<mark>`` elements."""
+    html = str(escape(value or ""))
+    return Markup(html.replace(_START, "<mark>").replace(_STOP, "</mark>"))

@@ -1,0 +1,447 @@
+"""The verbs of the help desk: open a ticket, reply, note, change it, merge it.
+
+The agent UI, the customer portal, the REST API, the mail ingester and the CLI all call these,
+so every entrance obeys the same rules. Each verb validates, changes the rows, records an
+event for the ticket's history, keeps the status counter and the search index in step,
+commits, then fires the plugin events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select, text, update
+from sqlalchemy.orm.exc import StaleDataError
+
+from helpdesk.core import attachments, events, search
+from helpdesk.core.customers import find_or_create_customer
+from helpdesk.core.errors import Conflict, ValidationError
+from helpdesk.core.models import (
+    KINDS,
+    PRIORITIES,
+    STATUSES,
+    Agent,
+    Attachment,
+    Customer,
+    Message,
+    StatusCount,
+    Team,
+    Ticket,
+    TicketEvent,
+    utcnow,
+)
+from helpdesk.core.validation import clean_body, clean_choice, clean_text
+from helpdesk.extensions import db
+from helpdesk.plugins import call_each
+
+Actor = Agent | Customer | None
+REOPENING_STATUSES = ("pending", "resolved", "closed")
+TICKET_FIELDS = ("status", "priority", "kind", "assignee", "team")
+
+
+def _record(ticket: Ticket, actor: Actor, kind: str, **data: Any) -> None:
+    event = TicketEvent(ticket_id=ticket.id, kind=kind, data=data, actor_type="system")
+    if isinstance(actor, Agent):
+        event.actor_type, event.agent_id = "agent", actor.id
+    elif isinstance(actor, Customer):
+        event.actor_type, event.customer_id = "customer", actor.id
+    db.session.add(event)
+
+
+def _count(team_id: int | None, status: str, delta: int) -> None:
+    db.session.execute(
+        text(
+            "INSERT INTO status_counts (team_key, status, count) VALUES (:team, :status, :delta) "
+            "ON CONFLICT (team_key, status) DO UPDATE SET count = status_counts.count + :delta"
+        ),
+        {"team": team_id or 0, "status": status, "delta": delta},
+    )
+
+
+def due_at_for(priority: str, start: datetime) -> datetime:
+    """When a ticket of ``priority`` opened at ``start`` is due, by the ``SLA_HOURS`` setting."""
+    return start + timedelta(hours=current_app.config["SLA_HOURS"][priority])
+
+
+def _plugin_defaults(customer: Customer, data: dict[str, Any]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for proposal in call_each("helpdesk_ticket_defaults", customer=customer, ticket_data=data):
+        if not isinstance(proposal, dict):
+            continue
+        priority = proposal.get("priority")
+        if priority in PRIORITIES and PRIORITIES.index(priority) > PRIORITIES.index(
+            merged.get("priority", data["priority"])
+        ):
+            merged["priority"] = priority
+        due = proposal.get("due_at")
+        if isinstance(due, datetime) and due.tzinfo and due < merged.get("due_at", data["due_at"]):
+            merged["due_at"] = due
+        if "team_id" not in merged and isinstance(proposal.get("team_id"), int):
+            merged["team_id"] = proposal["team_id"]
+    return merged
+
+
+def _agent(agent_or_email: Agent | str | None, field: str = "assignee") -> Agent | None:
+    if agent_or_email is None or agent_or_email == "":
+        return None
+    if isinstance(agent_or_email, Agent):
+        agent = agent_or_email
+    else:
+        if not isinstance(agent_or_email, str):
+            raise ValidationError({field: "must be an agent's e-mail or null"})
+        agent = db.session.scalar(select(Agent).where(Agent.email == agent_or_email.lower()))
+    if agent is None or not agent.active:
+        raise ValidationError({field: "is not an active agent"})
+    return agent
+
+
+def _team(team_or_id: Team | int | str | None) -> Team | None:
+    if team_or_id in (None, ""):
+        return None
+    if isinstance(team_or_id, Team):
+        return team_or_id
+    try:
+        team = db.session.get(Team, int(team_or_id))
+    except (TypeError, ValueError):
+        team = None
+    if team is None:
+        raise ValidationError({"team": "is not a team"})
+    return team
+
+
+def _add_message(
+    ticket: Ticket,
+    *,
+    body: str,
+    author: Agent | Customer,
+    internal: bool,
+    source: str,
+    uploads: Sequence[attachments.Upload],
+) -> Message:
+    message = Message(ticket_id=ticket.id, body=body, internal=internal, source=source)
+    if isinstance(author, Agent):
+        message.author_type, message.agent_id = "agent", author.id
+    else:
+        message.author_type, message.customer_id = "customer", author.id
+    db.session.add(message)
+    db.session.flush()
+    attachments.store(message, uploads)
+    now = utcnow()
+    ticket.last_activity_at = now
+    ticket.updated_at = now
+    return message
+
+
+def open_ticket(
+    *,
+    subject: Any,
+    body: Any,
+    kind: Any = "support",
+    customer: Customer | None = None,
+    customer_email: Any = None,
+    customer_name: Any = "",
+    customer_phone: Any = None,
+    priority: Any = None,
+    team: Team | int | None = None,
+    assignee: Agent | str | None = None,
+    opened_by: Agent | None = None,
+    source: str = "web",
+    uploads: Sequence[attachments.Upload] = (),
+) -> Ticket:
+    """Open a ticket with its first message.
+
+    The customer is given, or found (or created) by ``customer_email``. When an agent opens
+    the ticket for a customer (a phone call, a walk-in), ``opened_by`` is that agent and the
+    first message is the agent's note of the contact.
+    """
+    errors: dict[str, str] = {}
+    clean: dict[str, Any] = {}
+    checks = {
+        "subject": lambda: clean_text(
+            subject, "subject", max_length=current_app.config["MAX_SUBJECT_LENGTH"]
+        ),
+        "body": lambda: clean_body(body),
+        "kind": lambda: clean_choice(kind, "kind", KINDS),
+        "priority": lambda: None if priority in (None, "") else clean_choice(
+            priority, "priority", PRIORITIES
+        ),
+        "team": lambda: _team(team),
+        "assignee": lambda: _agent(assignee),
+    }
+    for field, check in checks.items():
+        try:
+            clean[field] = check()
+        except ValidationError as exc:
+            if exc.status_code == 413:
+                raise
+            errors.update(exc.errors)
+    if customer is None:
+        try:
+            customer = find_or_create_customer(customer_email, customer_name, customer_phone)
+        except ValidationError as exc:
+            errors.update({f"customer.{field}": text for field, text in exc.errors.items()})
+    attachments.check_count(list(uploads))
+    if errors:
+        db.session.rollback()
+        raise ValidationError(errors)
+    assert customer is not None
+
+    now = utcnow()
+    chosen_priority = clean["priority"] or "normal"
+    data = {
+        "subject": clean["subject"],
+        "kind": clean["kind"],
+        "priority": chosen_priority,
+        "due_at": due_at_for(chosen_priority, now),
+        "team_id": clean["team"].id if clean["team"] else None,
+    }
+    proposals = _plugin_defaults(customer, data)
+    if "priority" in proposals:
+        data["priority"] = proposals["priority"]
+        data["due_at"] = due_at_for(data["priority"], now)
+    data["due_at"] = min(data["due_at"], proposals.get("due_at", data["due_at"]))
+    if data["team_id"] is None and proposals.get("team_id"):
+        data["team_id"] = _team(proposals["team_id"]).id
+
+    ticket = Ticket(
+        subject=data["subject"],
+        kind=data["kind"],
+        priority=data["priority"],
+        due_at=data["due_at"],
+        team_id=data["team_id"],
+        assignee_id=clean["assignee"].id if clean["assignee"] else None,
+        customer=customer,
+        status="new",
+        source=source,
+        created_at=now,
+        updated_at=now,
+        last_activity_at=now,
+    )
+    db.session.add(ticket)
+    db.session.flush()
+    author: Agent | Customer = opened_by or customer
+    _add_message(
+        ticket, body=clean["body"], author=author, internal=False, source=source, uploads=uploads
+    )
+    _record(ticket, opened_by or customer, "created", source=source, priority=ticket.priority)
+    _count(ticket.team_id, ticket.status, +1)
+    search.index_ticket(ticket.id)
+    events.queue("helpdesk_ticket_created", ticket=ticket)
+    events.commit()
+    return ticket
+
+
+def add_message(
+    ticket: Ticket,
+    *,
+    body: Any,
+    author: Agent | Customer,
+    internal: bool = False,
+    source: str = "web",
+    uploads: Sequence[attachments.Upload] = (),
+    new_status: str | None = None,
+) -> Message:
+    """Add a reply (or, from an agent, an internal note) to ``ticket``.
+
+    A customer's reply reopens a pending, resolved or closed ticket. An agent's first public
+    reply moves a new ticket to open, unless ``new_status`` says where it goes.
+    """
+    if internal and not isinstance(author, Agent):
+        raise ValidationError({"internal": "only agents can write internal notes"})
+    if new_status not in (None, ""):
+        new_status = clean_choice(new_status, "status", STATUSES)
+    clean = clean_body(body)
+    attachments.check_count(list(uploads))
+    if ticket.merged_into_id is not None:
+        raise Conflict(f"ticket #{ticket.id} was merged into #{ticket.merged_into_id}; reply there")
+
+    message = _add_message(
+        ticket, body=clean, author=author, internal=internal, source=source, uploads=uploads
+    )
+    _record(
+        ticket,
+        author,
+        "note" if internal else "reply",
+        message_id=message.id,
+        attachments=len(uploads),
+    )
+    target = new_status or None
+    if not target and not internal:
+        if isinstance(author, Customer) and ticket.status in REOPENING_STATUSES:
+            target = "open"
+        elif isinstance(author, Agent) and ticket.status == "new":
+            target = "open"
+    if target and target != ticket.status:
+        _change_status(ticket, author, target)
+    search.index_ticket(ticket.id)
+    events.queue("helpdesk_message_added", ticket=ticket, message=message)
+    _commit_ticket()
+    return message
+
+
+def _change_status(ticket: Ticket, actor: Actor, new: str) -> None:
+    old = ticket.status
+    _count(ticket.team_id, old, -1)
+    _count(ticket.team_id, new, +1)
+    ticket.status = new
+    if new == "resolved":
+        ticket.resolved_at = utcnow()
+    elif new in ("new", "open", "pending"):
+        ticket.resolved_at = None
+    _record(ticket, actor, "status", old=old, new=new)
+    events.queue("helpdesk_ticket_status_changed", ticket=ticket, old=old, new=new)
+
+
+def _commit_ticket() -> None:
+    try:
+        events.commit()
+    except StaleDataError:
+        db.session.rollback()
+        raise Conflict(
+            "This ticket was changed by someone else at the same moment. Nothing was saved; "
+            "reload it and try again."
+        ) from None
+
+
+def update_ticket(
+    ticket: Ticket,
+    changes: dict[str, Any],
+    *,
+    actor: Agent,
+    expected_version: int | None = None,
+) -> list[str]:
+    """Change any of ``status``, ``priority``, ``kind``, ``assignee`` (agent or e-mail, or
+    ``None``) and ``team`` (team or id, or ``None``). Returns the names of the fields changed.
+
+    ``expected_version`` is the ``ticket.version`` the caller saw; if the ticket changed since,
+    ``Conflict`` is raised and nothing is saved, so two people never overwrite each other.
+    """
+    unknown = set(changes) - set(TICKET_FIELDS)
+    if unknown:
+        raise ValidationError({field: "cannot be changed" for field in sorted(unknown)})
+    if expected_version is not None and expected_version != ticket.version:
+        raise Conflict(
+            f"Ticket #{ticket.id} was changed by someone else since you opened it. "
+            "Nothing was saved; the page now shows the latest version."
+        )
+    errors: dict[str, str] = {}
+    clean: dict[str, Any] = {}
+    checks = {
+        "status": lambda v: clean_choice(v, "status", STATUSES),
+        "priority": lambda v: clean_choice(v, "priority", PRIORITIES),
+        "kind": lambda v: clean_choice(v, "kind", KINDS),
+        "assignee": _agent,
+        "team": _team,
+    }
+    for field, value in changes.items():
+        try:
+            clean[field] = checks[field](value)
+        except ValidationError as exc:
+            errors.update(exc.errors)
+    if errors:
+        raise ValidationError(errors)
+    if ticket.merged_into_id is not None and clean:
+        raise Conflict(f"ticket #{ticket.id} was merged into #{ticket.merged_into_id}")
+
+    changed: list[str] = []
+    if "team" in clean and (clean["team"].id if clean["team"] else None) != ticket.team_id:
+        new_team = clean["team"]
+        _count(ticket.team_id, ticket.status, -1)
+        _count(new_team.id if new_team else None, ticket.status, +1)
+        _record(
+            ticket,
+            actor,
+            "team",
+            old=ticket.team.name if ticket.team else None,
+            new=new_team.name if new_team else None,
+        )
+        ticket.team = new_team
+        changed.append("team")
+    if "status" in clean and clean["status"] != ticket.status:
+        _change_status(ticket, actor, clean["status"])
+        changed.append("status")
+    if "priority" in clean and clean["priority"] != ticket.priority:
+        _record(ticket, actor, "priority", old=ticket.priority, new=clean["priority"])
+        ticket.priority = clean["priority"]
+        ticket.due_at = due_at_for(ticket.priority, ticket.created_at)
+        changed.append("priority")
+    if "kind" in clean and clean["kind"] != ticket.kind:
+        _record(ticket, actor, "kind", old=ticket.kind, new=clean["kind"])
+        ticket.kind = clean["kind"]
+        changed.append("kind")
+    if "assignee" in clean and (clean["assignee"].id if clean["assignee"] else None) != (
+        ticket.assignee_id
+    ):
+        new_assignee = clean["assignee"]
+        _record(
+            ticket,
+            actor,
+            "assignee",
+            old=ticket.assignee.name if ticket.assignee else None,
+            new=new_assignee.name if new_assignee else None,
+        )
+        ticket.assignee = new_assignee
+        changed.append("assignee")
+    if changed:
+        ticket.updated_at = utcnow()
+        _commit_ticket()
+    return changed
+
+
+def final_ticket(ticket: Ticket) -> Ticket:
+    """The ticket that ``ticket`` was (perhaps in several steps) merged into, or itself."""
+    seen = {ticket.id}
+    while ticket.merged_into_id is not None:
+        ticket = db.session.get(Ticket, ticket.merged_into_id)
+        if ticket.id in seen:  # pragma: no cover - merge refuses cycles
+            break
+        seen.add(ticket.id)
+    return ticket
+
+
+def merge_tickets(source: Ticket, target: Ticket, *, actor: Agent) -> Ticket:
+    """Move every message of ``source`` into ``target`` and close ``source`` as merged.
+
+    The source keeps its history and a link to the target; its customer's status link now
+    leads to the target.
+    """
+    target = final_ticket(target)
+    if source.id == target.id:
+        raise ValidationError({"target": "a ticket cannot be merged into itself"})
+    if source.merged_into_id is not None:
+        raise Conflict(f"ticket #{source.id} was already merged into #{source.merged_into_id}")
+    moved = db.session.execute(
+        update(Message).where(Message.ticket_id == source.id).values(ticket_id=target.id)
+    ).rowcount
+    db.session.execute(
+        update(Attachment).where(Attachment.ticket_id == source.id).values(ticket_id=target.id)
+    )
+    if source.status != "closed":
+        _change_status(source, actor, "closed")
+    source.merged_into_id = target.id
+    now = utcnow()
+    source.updated_at = now
+    target.updated_at = target.last_activity_at = now
+    _record(source, actor, "merged_into", target=target.id, messages=moved)
+    _record(target, actor, "merged_from", source=source.id, messages=moved)
+    if target.status in REOPENING_STATUSES:
+        _change_status(target, actor, "open")
+    search.index_ticket(source.id)
+    search.index_ticket(target.id)
+    _commit_ticket()
+    return target
+
+
+def status_counts(team_ids: Iterable[int] | None = None) -> dict[str, int]:
+    """Tickets per status, from the counter table (all teams, or the given ones)."""
+    query = select(StatusCount.status, db.func.sum(StatusCount.count)).group_by(
+        StatusCount.status
+    )
+    if team_ids is not None:
+        query = query.where(StatusCount.team_key.in_(list(team_ids)))
+    counts = dict.fromkeys(STATUSES, 0)
+    counts.update({status: int(total or 0) for status, total in db.session.execute(query)})
+    return counts

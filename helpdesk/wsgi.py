@@ -1,0 +1,5 @@
+"""The WSGI entry point: ``gunicorn 'helpdesk.wsgi:app'``."""
+
+from helpdesk.app import create_app
+
+app = create_app()
