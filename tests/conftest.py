@@ -129,8 +129,9 @@ def csrf_from(client: FlaskClient, path: str) -> str:
     return match.group(1)
 
 
-def post_form(client: FlaskClient, path: str, data: dict[str, Any], *, page: str | None = None,
-              **kwargs: Any):
+def post_form(
+    client: FlaskClient, path: str, data: dict[str, Any], *, page: str | None = None, **kwargs: Any
+):
     """POST ``data`` to ``path`` with the CSRF token of the form on ``page`` (default ``path``)."""
     payload = {"csrf_token": csrf_from(client, page or path), **data}
     return client.post(path, data=payload, **kwargs)
@@ -150,7 +151,9 @@ def agent(app: Flask, team) -> Agent:
 
 @pytest.fixture
 def admin(app: Flask) -> Agent:
-    return create_agent(email="admin@example.com", name="Ada Admin", password=PASSWORD, role="admin")
+    return create_agent(
+        email="admin@example.com", name="Ada Admin", password=PASSWORD, role="admin"
+    )
 
 
 def login(client: FlaskClient, email: str, password: str = PASSWORD):
@@ -194,3 +197,39 @@ def live_server(app: Flask) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=5)
+
+
+class QueryCounter:
+    """Counts the SQL statements the app sends while active (``with counter: ...``)."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+        self.active = False
+
+    def __enter__(self) -> QueryCounter:
+        self.statements.clear()
+        self.active = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.active = False
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def count_queries(app: Flask) -> Iterator[QueryCounter]:
+    """Use ``with count_queries as q: client.get(...)`` then assert on ``q.count``."""
+    from sqlalchemy import event
+
+    counter = QueryCounter()
+
+    def before_cursor_execute(conn, cursor, statement, *args: Any) -> None:
+        if counter.active and not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA")):
+            counter.statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", before_cursor_execute)
+    yield counter
+    event.remove(db.engine, "before_cursor_execute", before_cursor_execute)

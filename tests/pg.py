@@ -73,8 +73,14 @@ class PostgresServer:
         else:
             self.user = pwd.getpwuid(os.geteuid()).pw_name
         self._run(
-            _tool("initdb"), "-D", str(self.data), "-U", self.user, "--auth=trust",
-            "--encoding=UTF8", "--locale=C.UTF-8",
+            _tool("initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            self.user,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
         )
         options = (
             f"-p {self.port} -k {self.socket_dir} -c listen_addresses='' "
@@ -82,8 +88,15 @@ class PostgresServer:
             "-c max_connections=200"
         )
         self._run(
-            _tool("pg_ctl"), "-D", str(self.data), "-o", options, "-l",
-            str(self.base / "server.log"), "-w", "start",
+            _tool("pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.base / "server.log"),
+            "-w",
+            "start",
         )
 
     def url(self, database: str) -> str:
@@ -91,7 +104,10 @@ class PostgresServer:
 
     def create_database(self, name: str) -> str:
         with psycopg.connect(
-            host=str(self.socket_dir), port=self.port, user=self.user, dbname="postgres",
+            host=str(self.socket_dir),
+            port=self.port,
+            user=self.user,
+            dbname="postgres",
             autocommit=True,
         ) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')

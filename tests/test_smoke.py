@@ -5,7 +5,9 @@ from helpdesk.extensions import db
 
 def test_open_ticket_and_search(app):
     ticket = services.open_ticket(
-        subject="Broken lamp", body="The lamp arrived broken", customer_email="Gudrun@Example.is",
+        subject="Broken lamp",
+        body="The lamp arrived broken",
+        customer_email="Gudrun@Example.is",
         customer_name="Guðrún",
     )
     assert db.session.get(Ticket, ticket.id).customer.email_key == "gudrun@example.is"

@@ -101,7 +101,9 @@ def load_demo(*, only_if_empty: bool = False) -> int:
         if status in ("resolved", "closed"):
             services.add_message(ticket, body="Thank you, that helped!", author=ticket.customer)
             services.add_message(
-                ticket, body="Glad to hear it. Closing this now.", author=agent,
+                ticket,
+                body="Glad to hear it. Closing this now.",
+                author=agent,
                 new_status="resolved",
             )
         if status == "closed":

@@ -165,8 +165,8 @@ def open_ticket(
         ),
         "body": lambda: clean_body(body),
         "kind": lambda: clean_choice(kind, "kind", KINDS),
-        "priority": lambda: None if priority in (None, "") else clean_choice(
-            priority, "priority", PRIORITIES
+        "priority": lambda: (
+            None if priority in (None, "") else clean_choice(priority, "priority", PRIORITIES)
         ),
         "team": lambda: _team(team),
         "assignee": lambda: _agent(assignee),
@@ -270,9 +270,7 @@ def add_message(
     )
     target = new_status or None
     if not target and not internal:
-        if isinstance(author, Customer) and ticket.status in REOPENING_STATUSES:
-            target = "open"
-        elif isinstance(author, Agent) and ticket.status == "new":
+        if (isinstance(author, Customer) and ticket.status in REOPENING_STATUSES) or (isinstance(author, Agent) and ticket.status == "new"):
             target = "open"
     if target and target != ticket.status:
         _change_status(ticket, author, target)
@@ -437,9 +435,7 @@ def merge_tickets(source: Ticket, target: Ticket, *, actor: Agent) -> Ticket:
 
 def status_counts(team_ids: Iterable[int] | None = None) -> dict[str, int]:
     """Tickets per status, from the counter table (all teams, or the given ones)."""
-    query = select(StatusCount.status, db.func.sum(StatusCount.count)).group_by(
-        StatusCount.status
-    )
+    query = select(StatusCount.status, db.func.sum(StatusCount.count)).group_by(StatusCount.status)
     if team_ids is not None:
         query = query.where(StatusCount.team_key.in_(list(team_ids)))
     counts = dict.fromkeys(STATUSES, 0)

@@ -31,9 +31,7 @@ def ticket_from_link_token(token: str) -> Ticket | None:
     """The ticket a status-link token opens, or ``None`` if forged, expired or revoked."""
     max_age = timedelta(days=current_app.config["PORTAL_LINK_MAX_AGE_DAYS"])
     try:
-        ticket_id, key = _serializer(_LINK_SALT).loads(
-            token, max_age=int(max_age.total_seconds())
-        )
+        ticket_id, key = _serializer(_LINK_SALT).loads(token, max_age=int(max_age.total_seconds()))
     except (BadSignature, ValueError, TypeError):
         return None
     if not isinstance(ticket_id, int):
@@ -62,7 +60,9 @@ def agent_for_api_token(raw: str) -> Agent | None:
     if not raw.startswith(API_TOKEN_PREFIX) or len(raw) > 200:
         return None
     token = db.session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == hash_api_token(raw), ApiToken.revoked.is_(False))
+        select(ApiToken).where(
+            ApiToken.token_hash == hash_api_token(raw), ApiToken.revoked.is_(False)
+        )
     )
     if token is None or not token.agent.active:
         return None

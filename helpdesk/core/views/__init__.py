@@ -29,7 +29,9 @@ def wants_json() -> bool:
 def _http_error(exc: HTTPException):
     code = exc.code or 500
     if isinstance(exc, CSRFError):
-        message = _("The form was stale or incomplete (missing security token). Reload the page and try again.")
+        message = _(
+            "The form was stale or incomplete (missing security token). Reload the page and try again."
+        )
     elif code == 413:
         message = _("What you sent is larger than this help desk accepts.")
     elif code == 404:
@@ -51,7 +53,9 @@ def _helpdesk_error(exc: HelpdeskError):
             body["fields"] = exc.errors
         return jsonify(body), exc.status_code, headers
     return (
-        render_template("error.html", code=exc.status_code, title=_("Not done"), message=exc.message),
+        render_template(
+            "error.html", code=exc.status_code, title=_("Not done"), message=exc.message
+        ),
         exc.status_code,
         headers,
     )
