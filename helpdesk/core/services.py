@@ -269,15 +269,21 @@ def add_message(
         attachments=len(uploads),
     )
     target = new_status or None
-    if not target and not internal:
-        if (isinstance(author, Customer) and ticket.status in REOPENING_STATUSES) or (isinstance(author, Agent) and ticket.status == "new"):
-            target = "open"
+    if not target and not internal and _reply_opens(ticket, author):
+        target = "open"
     if target and target != ticket.status:
         _change_status(ticket, author, target)
     search.index_ticket(ticket.id)
     events.queue("helpdesk_message_added", ticket=ticket, message=message)
     _commit_ticket()
     return message
+
+
+def _reply_opens(ticket: Ticket, author: Agent | Customer) -> bool:
+    """A customer's reply reopens a waiting or finished ticket; an agent's answers a new one."""
+    if isinstance(author, Customer):
+        return ticket.status in REOPENING_STATUSES
+    return ticket.status == "new"
 
 
 def _change_status(ticket: Ticket, actor: Actor, new: str) -> None:

@@ -30,7 +30,8 @@ def _http_error(exc: HTTPException):
     code = exc.code or 500
     if isinstance(exc, CSRFError):
         message = _(
-            "The form was stale or incomplete (missing security token). Reload the page and try again."
+            "The form was stale or incomplete (missing security token). "
+            "Reload the page and try again."
         )
     elif code == 413:
         message = _("What you sent is larger than this help desk accepts.")
