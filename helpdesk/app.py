@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from flask_babel import get_locale
 
 from helpdesk.config import RTL_LANGUAGES, load_config
@@ -39,21 +39,18 @@ def create_app(config: dict[str, Any] | None = None, *, plugins: Iterable[Any] =
     _init_login(app)
     app.extensions["helpdesk_plugins"] = create_plugin_manager(app, plugins)
 
+    from helpdesk.cli import register_commands
     from helpdesk.core.views import register_views
 
     register_views(app)
+    register_commands(app)
     _init_templates(app)
     return app
 
 
 def _select_locale() -> str | None:
-    return request.accept_languages.best_match(_languages()) if request else None
-
-
-def _languages() -> list[str]:
-    from flask import current_app
-
-    return list(current_app.config["LANGUAGES"])
+    """The best of the shipped ``LANGUAGES`` for the browser's Accept-Language."""
+    return request.accept_languages.best_match(current_app.config["LANGUAGES"])
 
 
 def _init_login(app: Flask) -> None:

@@ -7,22 +7,24 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, NoAppException, with_appcontext
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from helpdesk.app import create_app
+from helpdesk.config import ConfigError
 from helpdesk.core.errors import HelpdeskError
-from helpdesk.extensions import db
+from helpdesk.extensions import db, write_intent
 
 
 def _clear_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the errors a user can cause into a one-line message and a non-zero exit."""
+    """Run a command that writes (see ``write_intent``), turning the errors a user can cause
+    into a one-line message and a non-zero exit."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return command(*args, **kwargs)
+            with write_intent():
+                return command(*args, **kwargs)
         except HelpdeskError as exc:
             raise click.ClickException(exc.message) from None
         except (OperationalError, ProgrammingError) as exc:
@@ -35,12 +37,27 @@ def _clear_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
+def _load_app() -> Flask:
+    from helpdesk.app import create_app
+
+    try:
+        return create_app()
+    except ConfigError as exc:
+        raise NoAppException(str(exc)) from None
+
+
+@click.group(cls=FlaskGroup, create_app=_load_app, add_version_option=False)
 def main() -> None:
     """helpdesk: a help desk whose business features are plugins."""
 
 
-@main.command("init-db")
+def register_commands(app: Flask) -> None:
+    """Add the core's commands to ``app.cli`` (``helpdesk`` and ``flask`` both show them)."""
+    for command in (init_db, demo, create_agent, create_token):
+        app.cli.add_command(command)
+
+
+@click.command("init-db")
 @with_appcontext
 @_clear_errors
 def init_db() -> None:
@@ -51,7 +68,7 @@ def init_db() -> None:
     click.echo(f"Database is up to date: {db.engine.url.render_as_string(hide_password=True)}")
 
 
-@main.command("demo")
+@click.command("demo")
 @click.option("--if-empty", is_flag=True, help="Only load when the database has no tickets.")
 @with_appcontext
 @_clear_errors
@@ -67,7 +84,7 @@ def demo(if_empty: bool) -> None:
     click.echo(f"Demo login: {DEMO_ADMIN['email']} / {DEMO_ADMIN['password']}")
 
 
-@main.command("create-agent")
+@click.command("create-agent")
 @click.option("--email", required=True, help="The agent's e-mail (their login).")
 @click.option("--name", required=True, help="The agent's name as customers see it.")
 @click.option(
@@ -88,7 +105,7 @@ def create_agent(email: str, name: str, password: str, admin: bool) -> None:
     click.echo(f"Created {agent.role} {agent.name} <{agent.email}>.")
 
 
-@main.command("create-token")
+@click.command("create-token")
 @click.option("--agent", "agent_email", required=True, help="E-mail of the agent it acts as.")
 @click.option("--name", default="", help="What the token is for (shown to admins).")
 @with_appcontext

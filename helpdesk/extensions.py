@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from flask import has_request_context, request
 from flask_babel import Babel
 from flask_login import LoginManager
@@ -28,6 +32,18 @@ mail = Mail()
 babel = Babel()
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_write_intent: ContextVar[bool] = ContextVar("helpdesk_write_intent", default=False)
+
+
+@contextmanager
+def write_intent() -> Iterator[None]:
+    """Mark work outside a request (CLI, worker) as writing, so SQLite transactions begun
+    inside take the write lock up front (``BEGIN IMMEDIATE``)."""
+    token = _write_intent.set(True)
+    try:
+        yield
+    finally:
+        _write_intent.reset(token)
 
 
 @event.listens_for(Engine, "connect")
@@ -53,11 +69,11 @@ def _sqlite_begin(conn) -> None:
 
     A deferred transaction that reads and then writes cannot wait for the write lock
     (SQLite answers "database is locked" at once); taking it up front lets concurrent
-    form posts queue on the busy timeout instead. Safe requests read without locking.
+    writers queue on the busy timeout instead. Which transactions write: requests with an
+    unsafe method, and code run under ``write_intent()``; everything else reads without
+    locking anyone out.
     """
     if conn.dialect.name != "sqlite":
         return
-    if has_request_context() and request.method in SAFE_METHODS:
-        conn.exec_driver_sql("BEGIN")
-    else:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    writing = _write_intent.get() or (has_request_context() and request.method not in SAFE_METHODS)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")

@@ -34,7 +34,7 @@ def create_plugin_manager(app: Flask, extra_plugins: Iterable[Any] = ()) -> plug
             continue
         pm.register(ep.load(), name=ep.name)
     for plugin in extra_plugins:
-        pm.register(plugin)
+        pm.register(plugin, name=getattr(plugin, "__name__", type(plugin).__name__))
     pm.check_pending()
     if os.environ.get("HELPDESK_TRACE_HOOKS"):
         pm.add_hookcall_monitoring(_trace_before, _trace_after)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, g, request_started
 from flask.testing import FlaskClient
 from sqlalchemy import text
 from werkzeug.serving import make_server
@@ -101,9 +101,34 @@ def app_plugins() -> list[Any]:
     return []
 
 
+def _fresh_g(sender: Flask, **extra: Any) -> None:
+    """Start each request with an empty ``g``, as a request of a real server does.
+
+    Test requests share the app context (and so ``g``) that the ``app`` fixture keeps pushed.
+    Flask-Login caches the user and Flask-WTF the CSRF token there, so without this one
+    client's login and token would leak into the next request of another client.
+    """
+    g.__dict__.clear()
+
+
+class FreshGlobalsClient(FlaskClient):
+    """A test client whose every request starts with an empty ``g``, as in production.
+
+    The test's app context (and so its database session) is shared with the requests, so
+    tests can look at rows directly; but ``g`` caches per-request things (the logged-in
+    agent, the CSRF token) that must not leak from one client's request to another's.
+    """
+
+    def open(self, *args: Any, **kwargs: Any):
+        vars(g._get_current_object()).clear()
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def app(app_config: dict[str, Any], app_plugins: list[Any]) -> Iterator[Flask]:
     application = create_app(app_config, plugins=app_plugins)
+    application.test_client_class = FreshGlobalsClient
+    request_started.connect(_fresh_g, application)
     with application.app_context():
         _empty_database()
         yield application

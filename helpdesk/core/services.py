@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import select, text, update
+from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from helpdesk.core import attachments, events, search
@@ -150,12 +151,14 @@ def open_ticket(
     opened_by: Agent | None = None,
     source: str = "web",
     uploads: Sequence[attachments.Upload] = (),
+    require_customer_name: bool = False,
 ) -> Ticket:
     """Open a ticket with its first message.
 
     The customer is given, or found (or created) by ``customer_email``. When an agent opens
     the ticket for a customer (a phone call, a walk-in), ``opened_by`` is that agent and the
-    first message is the agent's note of the contact.
+    first message is the agent's note of the contact. ``require_customer_name`` makes the
+    name a required field (the public form asks for it; the API and mail do not).
     """
     errors: dict[str, str] = {}
     clean: dict[str, Any] = {}
@@ -179,6 +182,8 @@ def open_ticket(
                 raise
             errors.update(exc.errors)
     if customer is None:
+        if require_customer_name and not (isinstance(customer_name, str) and customer_name.strip()):
+            errors["customer.name"] = "is required"
         try:
             customer = find_or_create_customer(customer_email, customer_name, customer_phone)
         except ValidationError as exc:
@@ -362,6 +367,7 @@ def update_ticket(
             old=ticket.team.name if ticket.team else None,
             new=new_team.name if new_team else None,
         )
+        ticket.team_id = new_team.id if new_team else None
         ticket.team = new_team
         changed.append("team")
     if "status" in clean and clean["status"] != ticket.status:
@@ -404,6 +410,42 @@ def final_ticket(ticket: Ticket) -> Ticket:
             break
         seen.add(ticket.id)
     return ticket
+
+
+def conversation(ticket: Ticket, *, include_internal: bool = True) -> list[Message]:
+    """The messages of ``ticket`` in order, with authors and attachments loaded.
+
+    Customers see it with ``include_internal=False``: internal notes are never theirs to read.
+    Always two queries, however many messages there are.
+    """
+    query = (
+        select(Message)
+        .where(Message.ticket_id == ticket.id)
+        .options(
+            joinedload(Message.agent),
+            joinedload(Message.customer),
+            selectinload(Message.attachments),
+        )
+        .order_by(Message.id)
+    )
+    if not include_internal:
+        query = query.where(Message.internal.is_(False))
+    return list(db.session.scalars(query))
+
+
+def ticket_attachment(
+    ticket: Ticket, attachment_id: int, *, include_internal: bool = True
+) -> Attachment | None:
+    """An attachment of one of ``ticket``'s messages (of a public one unless
+    ``include_internal``), or ``None``."""
+    query = (
+        select(Attachment)
+        .join(Attachment.message)
+        .where(Attachment.id == attachment_id, Attachment.ticket_id == ticket.id)
+    )
+    if not include_internal:
+        query = query.where(Message.internal.is_(False))
+    return db.session.scalar(query)
 
 
 def merge_tickets(source: Ticket, target: Ticket, *, actor: Agent) -> Ticket:

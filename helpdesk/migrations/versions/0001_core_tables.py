@@ -19,6 +19,12 @@ branch_labels = ("core",)
 depends_on = None
 
 
+def _split(column):
+    """PostgreSQL's parser keeps e-mails, URLs and hyphenated words whole; split them into
+    words as SQLite's unicode61 tokenizer does, so both engines find the same tickets."""
+    return f"regexp_replace({column}, '[-@./_:]+', ' ', 'g')"
+
+
 def upgrade():
     op.create_table('agents',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -189,9 +195,9 @@ def upgrade():
             " subject text NOT NULL DEFAULT '', body text NOT NULL DEFAULT '',"
             " customer text NOT NULL DEFAULT '',"
             " document tsvector GENERATED ALWAYS AS ("
-            "  setweight(to_tsvector('simple', subject), 'A') ||"
-            "  setweight(to_tsvector('simple', customer), 'B') ||"
-            "  setweight(to_tsvector('simple', body), 'C')) STORED)"
+            f"  setweight(to_tsvector('simple', {_split('subject')}), 'A') ||"
+            f"  setweight(to_tsvector('simple', {_split('customer')}), 'B') ||"
+            f"  setweight(to_tsvector('simple', {_split('body')}), 'C')) STORED)"
         )
         op.execute("CREATE INDEX ix_ticket_search_document ON ticket_search USING gin (document)")
     else:
