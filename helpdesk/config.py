@@ -67,8 +67,7 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_SERVER": "localhost",
     "MAIL_PORT": 25,
     "MAIL_DEFAULT_SENDER": "helpdesk@localhost",
-    # Where the app says it lives, for links it prints (CLI) or mails.
-    "BASE_URL": "http://127.0.0.1:5000",
+    # The name shown in page titles and the top bar.
     "HELPDESK_NAME": "Helpdesk",
     # Which plugins to load from the "helpdesk" entry-point group (None: all installed).
     "PLUGINS": None,

@@ -177,7 +177,10 @@ def test_inactive_agent_cannot_be_assigned(app, agent, admin):
 
 def test_merge_moves_messages_and_closes_the_source(app, agent):
     source = _open(subject="First")
-    target = _open(subject="Second", customer_email="other@example.com")
+    target = _open(subject="Second")
+    stranger = _open(subject="Third", customer_email="other@example.com")
+    with pytest.raises(ValidationError):
+        services.merge_tickets(source, stranger, actor=agent)
     services.update_ticket(target, {"status": "resolved"}, actor=agent)
     services.merge_tickets(source, target, actor=agent)
     db.session.expire_all()

@@ -451,6 +451,8 @@ def ticket_attachment(
 def merge_tickets(source: Ticket, target: Ticket, *, actor: Agent) -> Ticket:
     """Move every message of ``source`` into ``target`` and close ``source`` as merged.
 
+    Both must belong to the same customer: the source's status link leads to the target.
+
     The source keeps its history and a link to the target; its customer's status link now
     leads to the target.
     """
@@ -459,6 +461,9 @@ def merge_tickets(source: Ticket, target: Ticket, *, actor: Agent) -> Ticket:
         raise ValidationError({"target": "a ticket cannot be merged into itself"})
     if source.merged_into_id is not None:
         raise Conflict(f"ticket #{source.id} was already merged into #{source.merged_into_id}")
+    if source.customer_id != target.customer_id:
+        # The source's status link would show the target's conversation to another person.
+        raise ValidationError({"target": "only tickets of the same customer can be merged"})
     moved = db.session.execute(
         update(Message).where(Message.ticket_id == source.id).values(ticket_id=target.id)
     ).rowcount
