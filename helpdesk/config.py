@@ -57,6 +57,8 @@ DEFAULTS: dict[str, Any] = {
     "SEARCH_MAX_DOCUMENT_CHARS": 200_000,
     # Service levels: hours until a ticket of each priority is due.
     "SLA_HOURS": {"urgent": 4, "high": 24, "normal": 72, "low": 168},
+    # How agents' passwords are hashed (werkzeug's generate_password_hash method).
+    "PASSWORD_HASH_METHOD": "scrypt",
     # Invitations for new agents.
     "INVITE_MAX_AGE_HOURS": 72,
     # Localisation.

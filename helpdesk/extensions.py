@@ -46,9 +46,14 @@ def write_intent() -> Iterator[None]:
         _write_intent.reset(token)
 
 
+def _unicode_lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
-    """WAL and foreign keys on every SQLite connection (the busy timeout comes from config).
+    """WAL, foreign keys and a Unicode ``lower()`` on every SQLite connection (the busy
+    timeout comes from config).
 
     The driver's own transaction handling is switched off so that ``_sqlite_begin``
     decides how each transaction starts.
@@ -56,6 +61,8 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
     if type(dbapi_connection).__module__ != "sqlite3":
         return
     dbapi_connection.isolation_level = None
+    # SQLite's own lower() folds ASCII only; Python's folds Greek, Icelandic and the rest.
+    dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")

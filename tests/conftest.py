@@ -92,6 +92,8 @@ def app_config(database_url: str, tmp_path: Path) -> dict[str, Any]:
         "SECRET_KEY": "test-secret",
         "ATTACHMENTS_DIR": str(tmp_path / "attachments"),
         "SERVER_NAME": None,
+        # Fast hashing: a test suite logs in hundreds of times (production keeps scrypt).
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
     }
 
 

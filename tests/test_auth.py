@@ -19,7 +19,13 @@ def strict_limits(app_config):
 
 def test_password_is_hashed(app, agent):
     stored = db.session.scalar(select(Agent.password_hash).where(Agent.id == agent.id))
-    assert PASSWORD not in stored and stored.startswith(("scrypt:", "pbkdf2:"))
+    assert PASSWORD not in stored and stored.startswith("pbkdf2:sha256:1000$")
+
+
+def test_production_hashes_with_scrypt():
+    from helpdesk.config import DEFAULTS
+
+    assert DEFAULTS["PASSWORD_HASH_METHOD"] == "scrypt"
 
 
 def test_login_sets_a_safe_session_cookie_and_logout_ends_it(client, agent):

@@ -197,3 +197,15 @@ def test_merge_moves_messages_and_closes_the_source(app, agent):
     with pytest.raises(Conflict):
         services.add_message(source, body="late", author=agent)
     assert _real_counts() == _counter_counts()
+
+
+def test_a_customer_inserted_concurrently_is_found_not_duplicated(app):
+    from helpdesk.core.customers import _new_customer, find_or_create_customer
+
+    first = find_or_create_customer("race@example.com", "First")
+    db.session.commit()
+    # What the loser of a race sees: its insert meets the winner's row.
+    assert _new_customer({"email": "Race@example.com"}) is None
+    assert find_or_create_customer("RACE@example.com").id == first.id
+    db.session.commit()
+    assert db.session.scalar(select(func.count(Customer.id))) == 1

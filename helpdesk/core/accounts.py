@@ -5,11 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from helpdesk.core.errors import Conflict, ValidationError
-from helpdesk.core.models import ROLES, STATUSES, Agent, StatusCount, Team, new_public_key, utcnow
+from helpdesk.core.models import (
+    ROLES,
+    STATUSES,
+    Agent,
+    StatusCount,
+    Team,
+    agent_teams,
+    new_public_key,
+    utcnow,
+)
 from helpdesk.core.validation import clean_choice, clean_email, clean_text, email_key
 from helpdesk.extensions import db
 
@@ -17,6 +27,10 @@ MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 512
 # Checked against when the e-mail is unknown, so a failed login takes the same time either way.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def _hash(password: str) -> str:
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
 
 
 def agent_by_email(email: str) -> Agent | None:
@@ -87,7 +101,7 @@ def create_agent(
         email=email_key(str(clean["email"])),
         name=clean["name"],
         role=clean["role"],
-        password_hash=generate_password_hash(password) if password else None,
+        password_hash=_hash(password) if password else None,
         teams=clean["teams"],
     )
     db.session.add(agent)
@@ -97,7 +111,7 @@ def create_agent(
 
 def set_password(agent: Agent, password: str) -> None:
     """Set a new password; every other session of the agent ends."""
-    agent.password_hash = generate_password_hash(clean_password(password))
+    agent.password_hash = _hash(clean_password(password))
     agent.session_key = new_public_key()
     db.session.commit()
 
@@ -128,6 +142,28 @@ def update_agent(
         agent.teams = _teams(team_ids)
     db.session.commit()
     return agent
+
+
+def list_agents() -> list[Agent]:
+    """Every agent, by name, with their teams loaded (two queries in all)."""
+    return list(
+        db.session.scalars(
+            select(Agent).options(selectinload(Agent.teams)).order_by(Agent.name, Agent.id)
+        )
+    )
+
+
+def list_teams() -> list[Team]:
+    """Every team, by name."""
+    return list(db.session.scalars(select(Team).order_by(Team.name)))
+
+
+def team_member_counts() -> dict[int, int]:
+    """How many agents each team has, by team id (one grouped query)."""
+    rows = db.session.execute(
+        select(agent_teams.c.team_id, func.count()).group_by(agent_teams.c.team_id)
+    )
+    return {team_id: count for team_id, count in rows}
 
 
 def create_team(name: str) -> Team:

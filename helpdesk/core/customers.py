@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from helpdesk.core import events, search
 from helpdesk.core.errors import Conflict, ValidationError
-from helpdesk.core.models import Customer
+from helpdesk.core.models import OPEN_STATUSES, Customer, Ticket
 from helpdesk.core.validation import clean_email, clean_phone, clean_text, email_key
 from helpdesk.extensions import db
 
@@ -49,7 +54,8 @@ def _clean_fields(data: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
-def _new_customer(clean: dict[str, Any]) -> Customer:
+def _new_customer(clean: dict[str, Any]) -> Customer | None:
+    """Insert a customer, or ``None`` if another request inserted the address just now."""
     customer = Customer(
         email=clean["email"],
         email_key=email_key(clean["email"]),
@@ -58,8 +64,11 @@ def _new_customer(clean: dict[str, Any]) -> Customer:
         notes=clean.get("notes", ""),
         language=clean.get("language"),
     )
-    db.session.add(customer)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            db.session.add(customer)
+    except IntegrityError:
+        return None
     events.queue("helpdesk_customer_registered", customer=customer)
     return customer
 
@@ -70,9 +79,9 @@ def register_customer(data: dict[str, Any]) -> Customer:
     Raises ``Conflict`` if the address already belongs to a customer.
     """
     clean = _clean_fields({"email": data.get("email"), **data})
-    if customer_by_email(clean["email"]) is not None:
+    customer = None if customer_by_email(clean["email"]) else _new_customer(clean)
+    if customer is None:
         raise Conflict(f"a customer with the e-mail {clean['email']} already exists")
-    customer = _new_customer(clean)
     events.commit()
     return customer
 
@@ -85,7 +94,7 @@ def find_or_create_customer(email: Any, name: Any = "", phone: Any = None) -> Cu
     clean = _clean_fields({"email": email, "name": name, "phone": phone})
     customer = customer_by_email(clean["email"])
     if customer is None:
-        return _new_customer(clean)
+        return _new_customer(clean) or customer_by_email(clean["email"])
     if not customer.name and clean["name"]:
         customer.name = clean["name"]
         search.index_customer_tickets(customer.id)
@@ -110,3 +119,79 @@ def update_customer(customer: Customer, data: dict[str, Any]) -> Customer:
         search.index_customer_tickets(customer.id)
     events.commit()
     return customer
+
+
+CUSTOMER_SORTS = ("newest", "name")
+# A search that looks like a phone number (digits, spaces, + - . ( )) is also matched on phones.
+_PHONE_QUERY = re.compile(r"[\d\s+\-.()]+")
+
+
+@dataclass
+class CustomerPage:
+    """One page of customers and, per customer id, how many of their tickets are open."""
+
+    customers: list[Customer]
+    open_counts: dict[int, int]
+    page: int
+    per_page: int
+    has_next: bool
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+
+def _like_escape(text: str) -> str:
+    """``text`` with LIKE wildcards escaped, so ``%`` and ``_`` match themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def open_ticket_counts(customer_ids: Sequence[int]) -> dict[int, int]:
+    """How many open tickets each of ``customer_ids`` has (one grouped query)."""
+    if not customer_ids:
+        return {}
+    rows = db.session.execute(
+        select(Ticket.customer_id, func.count())
+        .where(Ticket.customer_id.in_(customer_ids), Ticket.status.in_(OPEN_STATUSES))
+        .group_by(Ticket.customer_id)
+    )
+    return {customer_id: count for customer_id, count in rows}
+
+
+def list_customers(
+    q: str = "", *, sort: str = "newest", page: int = 1, per_page: int = 25
+) -> CustomerPage:
+    """A page of customers whose name, e-mail or phone contains ``q`` (taken literally)."""
+    query = select(Customer)
+    if q:
+        pattern = f"%{_like_escape(q)}%"
+        conditions = [
+            Customer.name.ilike(pattern, escape="\\"),
+            Customer.email_key.like(f"%{_like_escape(email_key(q))}%", escape="\\"),
+        ]
+        digits = re.sub(r"\D", "", q)
+        if digits and _PHONE_QUERY.fullmatch(q):
+            conditions.append(Customer.phone.like(f"%{digits}%"))
+        query = query.where(or_(*conditions))
+    if sort == "name":
+        query = query.order_by(Customer.name, Customer.id)
+    else:
+        query = query.order_by(Customer.id.desc())
+    rows = list(db.session.scalars(query.limit(per_page + 1).offset((page - 1) * per_page)))
+    customers = rows[:per_page]
+    counts = open_ticket_counts([c.id for c in customers])
+    return CustomerPage(customers, counts, page, per_page, has_next=len(rows) > per_page)
+
+
+def recent_tickets(customer: Customer, limit: int) -> tuple[list[Ticket], bool]:
+    """The customer's ``limit`` most recently active tickets, and whether there are more."""
+    rows = list(
+        db.session.scalars(
+            select(Ticket)
+            .options(joinedload(Ticket.assignee))
+            .where(Ticket.customer_id == customer.id)
+            .order_by(Ticket.last_activity_at.desc(), Ticket.id.desc())
+            .limit(limit + 1)
+        )
+    )
+    return rows[:limit], len(rows) > limit

@@ -16,6 +16,13 @@ from helpdesk.extensions import db
 
 SORTS = ("activity", "due", "created")
 ASSIGNEE_CHOICES = ("me", "unassigned", "any")
+MAX_ID = 2**31 - 1
+
+
+def _is_id(value: str) -> bool:
+    """Whether ``value`` names a row id: ASCII digits within a 32-bit integer (``int("²")``
+    fails and SQLite cannot bind numbers past 64 bits)."""
+    return value.isascii() and value.isdigit() and len(value) <= 10 and int(value) <= MAX_ID
 
 
 @dataclass
@@ -57,14 +64,14 @@ class QueueFilter:
         if args.get("kind"):
             result.kind = take("kind", lambda: clean_choice(args["kind"], "kind", KINDS))
         assignee = args.get("assignee") or "any"
-        if assignee not in ASSIGNEE_CHOICES and not assignee.isdigit():
+        if assignee not in ASSIGNEE_CHOICES and not _is_id(assignee):
             errors["assignee"] = "must be me, unassigned, any or an agent id"
         else:
             result.assignee = assignee
         for name in ("team", "customer"):
             value = args.get(name)
             if value:
-                if not value.isdigit():
+                if not _is_id(value):
                     errors[name] = "must be an id"
                 else:
                     setattr(result, f"{name}_id", int(value))

@@ -10,6 +10,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 
+from helpdesk.core.errors import NotFound
 from helpdesk.core.models import Agent, ApiToken, Ticket, utcnow
 from helpdesk.extensions import db
 
@@ -53,6 +54,25 @@ def create_api_token(agent: Agent, name: str = "") -> str:
     db.session.add(ApiToken(agent_id=agent.id, name=name[:100], token_hash=hash_api_token(raw)))
     db.session.commit()
     return raw
+
+
+def api_tokens_of(agent: Agent) -> list[ApiToken]:
+    """The agent's API tokens, newest first (revoked ones too, marked as such)."""
+    return list(
+        db.session.scalars(
+            select(ApiToken).where(ApiToken.agent_id == agent.id).order_by(ApiToken.id.desc())
+        )
+    )
+
+
+def revoke_api_token(agent: Agent, token_id: int) -> ApiToken:
+    """Revoke one of ``agent``'s own tokens; another agent's token is ``NotFound``."""
+    token = db.session.get(ApiToken, token_id)
+    if token is None or token.agent_id != agent.id:
+        raise NotFound("no such token")
+    token.revoked = True
+    db.session.commit()
+    return token
 
 
 def agent_for_api_token(raw: str) -> Agent | None:

@@ -39,9 +39,15 @@ def _http_error(exc: HTTPException):
         message = _("There is nothing here.")
     else:
         message = exc.description or exc.name
+    # Keep the exception's own headers (``Allow`` on a 405), not its HTML content type.
+    headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
     if wants_json():
-        return jsonify(error=exc.name.lower().replace(" ", "_"), message=message), code
-    return render_template("error.html", code=code, title=exc.name, message=message), code
+        return jsonify(error=exc.name.lower().replace(" ", "_"), message=message), code, headers
+    return (
+        render_template("error.html", code=code, title=exc.name, message=message),
+        code,
+        headers,
+    )
 
 
 def _helpdesk_error(exc: HelpdeskError):
