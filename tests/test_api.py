@@ -35,7 +35,7 @@ HOSTILE_QUERIES = [
 SCRIPT = '<script>alert("x")</script>'
 UNICODE = {
     "subject": "תלונה על המנורה · Παράπονο · Kvörtun um lampann 💡",
-    "body": "שלום! Γειά σου! Góðan daginn, Þórður og Ævar. 🎉👍🏽\nLína tvö.",  # noqa: RUF001
+    "body": "שלום! Γειά σου! Góðan daginn, Þórður og Ævar. 🎉👍🏽\nLína tvö.",
     "name": "Guðrún Þórsdóttir Ævarsdóttir 🌋",
 }
 
