@@ -4,7 +4,8 @@ and what happened (events). Rules live in ``services``; these classes only hold 
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from flask_login import UserMixin
@@ -12,14 +13,17 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -279,3 +283,75 @@ class RateLimitHit(db.Model):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     window_start: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Order(db.Model):
+    """A customer's purchase: the money the business features (loyalty, categories,
+    retention) reason about. ``amount`` is a ``Decimal`` in ``currency``; never summed across
+    currencies. ``reference`` is the order's id in its ``source`` system (unique there), which
+    makes imports idempotent."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    ordered_on: Mapped[date] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(Numeric(18, 4))
+    currency: Mapped[str] = mapped_column(String(3))
+    channel: Mapped[str] = mapped_column(String(32), default="")
+    source: Mapped[str] = mapped_column(String(32), default="manual")
+    reference: Mapped[str | None] = mapped_column(String(100))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    customer: Mapped[Customer] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("source", "reference", name="uq_orders_source_reference"),
+        Index("ix_orders_customer_date", "customer_id", "ordered_on"),
+        Index("ix_orders_date", "ordered_on"),
+    )
+
+
+class PluginState(db.Model):
+    """Whether a plugin is enabled, as the deployer last set it (config may pin it)."""
+
+    __tablename__ = "plugin_states"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    changed_by: Mapped[str] = mapped_column(String(254), default="")
+
+
+class StateVersion(db.Model):
+    """A counter per kind of shared state (e.g. ``plugins``); every worker compares it with the
+    version it cached, so a change made anywhere takes effect everywhere without a restart."""
+
+    __tablename__ = "state_versions"
+
+    key: Mapped[str] = mapped_column(String(50), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class OutboxItem(db.Model):
+    """Work for the outside world (a mail, an SMS), written in the same transaction as the
+    change that caused it and delivered by ``helpdesk worker`` with retries and backoff."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))  # "mail", "sms", ...
+    # Stable across retries (a mail's Message-ID), so a duplicate send is recognisable.
+    dedupe_key: Mapped[str] = mapped_column(String(255), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending/sent/dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)

@@ -5,6 +5,8 @@ import logging
 from alembic import context
 from flask import current_app
 
+from helpdesk.migrations.env_filters import include_name
+
 logger = logging.getLogger("alembic.env")
 config = context.config
 target_db = current_app.extensions["migrate"].db
@@ -34,6 +36,7 @@ def run_migrations_online() -> None:
 
     conf_args = current_app.extensions["migrate"].configure_args
     conf_args.setdefault("process_revision_directives", skip_empty_autogenerate)
+    conf_args.setdefault("include_name", include_name)
     with target_db.engine.connect() as connection:
         context.configure(
             connection=connection,

@@ -22,7 +22,7 @@ depends_on = None
 def _split(column):
     """PostgreSQL's parser keeps e-mails, URLs and hyphenated words whole; split them into
     words as SQLite's unicode61 tokenizer does, so both engines find the same tickets."""
-    return f"regexp_replace({column}, '[-@./_:]+', ' ', 'g')"
+    return f"regexp_replace({column}, '[-@./_:<>]+', ' ', 'g')"
 
 
 def upgrade():
