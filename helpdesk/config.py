@@ -69,6 +69,8 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_SERVER": "localhost",
     "MAIL_PORT": 25,
     "MAIL_DEFAULT_SENDER": "helpdesk@localhost",
+    # Domain of our Message-IDs (default: the domain of MAIL_DEFAULT_SENDER).
+    "MAIL_MESSAGE_ID_DOMAIN": None,
     # The name shown in page titles and the top bar.
     "HELPDESK_NAME": "Helpdesk",
     # Which plugins to load from the "helpdesk" entry-point group (None: all installed).

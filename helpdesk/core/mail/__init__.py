@@ -1,0 +1,1 @@
+"""E-mail in and out: parsing, threading and loop guards; composing and the outbox."""
