@@ -31,6 +31,10 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "Installing Debian's chromium for the browser tests..."; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || { \
+	  echo "Installing Debian's dovecot-imapd for the IMAP fetch tests..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null \
+	  || echo "dovecot-imapd could not be installed: the IMAP tests will be skipped"; }
 
 lint: setup
 	$(BIN)/ruff check .

@@ -13,7 +13,7 @@ from flask_babel import get_locale
 from helpdesk.config import RTL_LANGUAGES, load_config
 from helpdesk.core.models import Agent
 from helpdesk.extensions import babel, csrf, db, login_manager, mail, migrate
-from helpdesk.plugins import create_plugin_manager
+from helpdesk.plugins import EXTENSION_KEY, Plugins
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = PACKAGE_DIR.parent / "templates"
@@ -37,13 +37,16 @@ def create_app(config: dict[str, Any] | None = None, *, plugins: Iterable[Any] =
     mail.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
     _init_login(app)
-    app.extensions["helpdesk_plugins"] = create_plugin_manager(app, plugins)
+    app.extensions[EXTENSION_KEY] = loaded = Plugins(app, plugins)
 
     from helpdesk.cli import register_commands
+    from helpdesk.core import extending
     from helpdesk.core.views import register_views
 
     register_views(app)
     register_commands(app)
+    loaded.register_parts(app)
+    extending.init_app(app)
     _init_templates(app)
     return app
 

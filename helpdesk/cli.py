@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import FlaskGroup, NoAppException, with_appcontext
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
@@ -53,7 +53,13 @@ def main() -> None:
 
 def register_commands(app: Flask) -> None:
     """Add the core's commands to ``app.cli`` (``helpdesk`` and ``flask`` both show them)."""
-    for command in (init_db, demo, create_agent, create_token):
+    from helpdesk.core.mail.cli import mail
+    from helpdesk.core.orders_cli import orders
+    from helpdesk.core.worker import worker_command
+    from helpdesk.plugin_commands import plugins
+
+    commands = (init_db, demo, create_agent, create_token, mail, worker_command, orders, plugins)
+    for command in commands:
         app.cli.add_command(command)
 
 
@@ -61,10 +67,11 @@ def register_commands(app: Flask) -> None:
 @with_appcontext
 @_clear_errors
 def init_db() -> None:
-    """Create the database or upgrade it to the latest schema (keeps every row)."""
-    from flask_migrate import upgrade
+    """Create the database or upgrade it to the latest schema, with the tables of every
+    enabled plugin (keeps every row)."""
+    from helpdesk.plugins import current_plugins
 
-    upgrade(directory=current_app.extensions["migrate"].directory)
+    current_plugins().upgrade()
     click.echo(f"Database is up to date: {db.engine.url.render_as_string(hide_password=True)}")
 
 

@@ -71,10 +71,57 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_DEFAULT_SENDER": "helpdesk@localhost",
     # Domain of our Message-IDs (default: the domain of MAIL_DEFAULT_SENDER).
     "MAIL_MESSAGE_ID_DOMAIN": None,
+    # Inbound mail: a larger mail is not processed but kept in the quarantine.
+    "MAIL_MAX_MESSAGE_BYTES": 25 * 1024 * 1024,
+    # Header values longer than this are cut before decoding (hostile or broken headers).
+    "MAIL_MAX_HEADER_CHARS": 16_384,
+    # Mail accepted per sender ("count/seconds"); more goes to the quarantine (stops loops).
+    "MAIL_SENDER_RATE_LIMIT": "30/3600",
+    # Automatic answers (acknowledgements) per recipient address ("count/seconds").
+    "MAIL_AUTO_REPLY_RATE_LIMIT": "5/3600",
+    # Where quarantined mail is kept whole (default: instance/quarantine).
+    "MAIL_QUARANTINE_DIR": None,
+    # The IMAP mailbox `helpdesk mail fetch` reads (TLS: "ssl" = IMAPS, or "starttls").
+    "MAIL_IMAP_HOST": None,
+    "MAIL_IMAP_PORT": 993,
+    "MAIL_IMAP_SECURITY": "ssl",
+    "MAIL_IMAP_USER": None,
+    "MAIL_IMAP_PASSWORD": None,
+    "MAIL_IMAP_MAILBOX": "INBOX",
+    # CA certificates to trust for the IMAP server (default: the system's).
+    "MAIL_IMAP_CA_FILE": None,
+    "MAIL_IMAP_TIMEOUT": 60,
+    # Outgoing mail: the address links in mails are built on (never a request's Host header),
+    # the subject tag ({id} is the ticket number), which automatic mails are sent, and how long
+    # one SMTP conversation may stall (seconds).
+    "PUBLIC_URL": "http://127.0.0.1:5000",
+    "MAIL_SUBJECT_TAG": "[#{id}]",
+    "MAIL_SEND_ACKNOWLEDGEMENT": True,
+    "MAIL_NOTIFY_RESOLVED": True,
+    "MAIL_TIMEOUT_SECONDS": 30,
+    # The outbox worker (`helpdesk worker`): rows claimed per round, seconds a claim lasts
+    # (another worker takes the rows over after that), seconds between rounds when idle, and
+    # retries: attempts before an item is dead, first delay, longest delay (doubling between).
+    "WORKER_BATCH_SIZE": 100,
+    "WORKER_CLAIM_SECONDS": 300,
+    "WORKER_POLL_SECONDS": 5,
+    "OUTBOX_MAX_ATTEMPTS": 10,
+    "OUTBOX_BACKOFF_SECONDS": 30,
+    "OUTBOX_BACKOFF_MAX_SECONDS": 3600,
+    # Orders: the currency the order form starts with (ISO 4217), and how many CSV rows an
+    # import commits at a time and the longest line (bytes) it reads.
+    "DEFAULT_CURRENCY": "EUR",
+    "ORDERS_IMPORT_BATCH_SIZE": 500,
+    "ORDERS_IMPORT_MAX_LINE_BYTES": 1024 * 1024,
     # The name shown in page titles and the top bar.
     "HELPDESK_NAME": "Helpdesk",
     # Which plugins to load from the "helpdesk" entry-point group (None: all installed).
     "PLUGINS": None,
+    # Plugins pinned on / off whatever the admin page or `helpdesk plugins` says (lists of names).
+    "PLUGINS_ENABLED": [],
+    "PLUGINS_DISABLED": [],
+    # How plugins' price offers combine: "best" (largest discount) or "stack" (all, in turn).
+    "PRICE_POLICY_COMBINE": "best",
 }
 
 DEV_SECRET_KEY = "dev-only-not-secret"

@@ -47,3 +47,155 @@ def helpdesk_message_added(ticket: Any, message: Any) -> None:
 @hookspec
 def helpdesk_ticket_status_changed(ticket: Any, old: str, new: str) -> None:
     """Event, after commit: ``ticket.status`` went from ``old`` to ``new``. Return value ignored."""
+
+
+@hookspec
+def helpdesk_order_recorded(order: Any) -> None:
+    """Event, after commit: a customer's order was recorded (customer page, API or import).
+
+    ``order`` is the ``Order``: ``customer_id``, ``ordered_on`` (a ``date``), ``amount`` (a
+    ``Decimal`` in ``currency``, an ISO 4217 code), ``channel``, ``source``, ``reference``.
+    Not fired for a duplicate (an order whose source and reference were already recorded) nor
+    by a dry run. The return value is ignored.
+    """
+
+
+# --- start-up: called once per app instance, for every installed plugin ------------------------
+# A disabled plugin's blueprints and commands are still registered (so enabling it needs no
+# restart) but answer 404 / are hidden while it is disabled.
+
+
+@hookspec
+def helpdesk_config_defaults() -> dict[str, Any] | None:
+    """Start-up, merged: the plugin's settings with their defaults, e.g. ``{"HELLO_GREETING":
+    "Hello"}``.
+
+    Applied under the deployer's configuration: a key already set by the core defaults, the
+    instance file, the ``HELPDESK_*`` environment or ``create_app(config)`` keeps its value.
+    Prefix keys with the plugin's name. Read them from ``current_app.config``.
+    """
+
+
+@hookspec
+def helpdesk_blueprints() -> list[Any] | None:
+    """Start-up, merged: Flask ``Blueprint`` objects holding the plugin's pages.
+
+    A blueprint's ``template_folder`` and ``static_folder`` are how a plugin ships templates
+    (put them under ``templates/<plugin name>/``) and files. While the plugin is disabled every
+    URL of its blueprints answers 404.
+    """
+
+
+@hookspec
+def helpdesk_cli_commands() -> list[Any] | None:
+    """Start-up, merged: ``click`` commands (or groups) added to the ``helpdesk`` command.
+
+    They run in an app context. While the plugin is disabled they are not listed and cannot
+    be run. A name the core or another plugin already uses is refused (logged).
+    """
+
+
+@hookspec
+def helpdesk_migration_dirs() -> list[str] | None:
+    """Start-up, merged: paths of the plugin's Alembic version directories.
+
+    Each directory's revisions form one branch whose ``branch_labels`` is the plugin's name;
+    the first revision has ``down_revision = None`` and ``depends_on`` the core revision that
+    made the core tables it references (e.g. ``"0001"``). A plugin creates only its own tables
+    and never alters core tables. ``helpdesk init-db`` upgrades the core and every enabled
+    plugin; ``helpdesk plugins enable NAME`` upgrades that plugin.
+    """
+
+
+# --- pages: called while a page is rendered, only for enabled plugins ----------------------
+
+
+@hookspec
+def helpdesk_nav_items(agent: Any) -> list[dict[str, Any]] | None:
+    """Page, merged: links for the top bar of the logged-in ``agent`` (an ``Agent``).
+
+    Return a list of dicts: ``label`` (text), ``endpoint`` (a Flask endpoint) or ``url``, and
+    ``admin_only`` (bool, default false: hidden from agents who are not admins).
+    """
+
+
+@hookspec
+def helpdesk_ticket_panels(ticket: Any) -> dict[str, Any] | list[dict[str, Any]] | None:
+    """Page, merged: panels in the side column of the agents' ticket page.
+
+    ``ticket`` is the ``Ticket`` shown. Return a panel ``{"title": text, "html": Markup}`` (or
+    a list of them); render ``html`` from the plugin's own template with ``render_template`` and
+    wrap it in ``markupsafe.Markup`` (a plain ``str`` is escaped). One call per page: keep it to
+    a fixed number of queries.
+    """
+
+
+@hookspec
+def helpdesk_customer_panels(customer: Any) -> dict[str, Any] | list[dict[str, Any]] | None:
+    """Page, merged: panels on the customer page, as ``helpdesk_ticket_panels`` (``customer``
+    is the ``Customer`` shown)."""
+
+
+@hookspec
+def helpdesk_reports() -> list[dict[str, Any]] | None:
+    """Page, merged: report pages listed on ``/reports``.
+
+    Return a list of dicts: ``title``, ``endpoint`` (of a page of the plugin's blueprint) or
+    ``url``, and an optional ``description``. The pages themselves are the plugin's.
+    """
+
+
+@hookspec
+def helpdesk_queue_filters() -> list[dict[str, Any]] | None:
+    """Queue, merged: extra filters of the ticket queue (the page and ``GET /api/v1/tickets``).
+
+    Return a list of dicts: ``name`` (the query argument; not one the core uses), ``label``,
+    ``choices`` (a list of ``(value, label)`` pairs, or a function returning one: it runs once
+    per page) and ``apply``, a function ``apply(query, value) -> query`` that narrows the
+    SQLAlchemy ``select(Ticket)`` for a chosen ``value`` (always one of the choices' values).
+    """
+
+
+@hookspec
+def helpdesk_queue_badges(tickets: list[Any]) -> dict[int, list[dict[str, str]]] | None:
+    """Queue, merged: badges beside tickets, one call for the whole page shown.
+
+    ``tickets`` is the list of ``Ticket`` rows on the page. Return ``{ticket_id: [badge, ...]}``
+    where a badge is ``{"label": text, "title": text (optional), "tone": a CSS-safe word
+    (optional; the class ``tone-<word>``)}``. Load what you need for all tickets in one query.
+    """
+
+
+# --- the REST API: one call per response, for all rows in it -----------------------------
+
+
+@hookspec
+def helpdesk_ticket_json(tickets: list[Any]) -> dict[int, dict[str, Any]] | None:
+    """API, merged: extra fields for the tickets of one API response (a page or one ticket).
+
+    ``tickets`` is the list of ``Ticket`` rows. Return ``{ticket_id: {field: value}}``; values
+    must be JSON-serialisable (``Decimal`` becomes a string). Fields the core or an earlier
+    plugin set are never replaced; prefix your fields with the plugin's name.
+    """
+
+
+@hookspec
+def helpdesk_customer_json(customers: list[Any]) -> dict[int, dict[str, Any]] | None:
+    """API, merged: extra fields for the customers of one API response, as
+    ``helpdesk_ticket_json`` (``customers`` is the list of ``Customer`` rows)."""
+
+
+# --- decisions ---------------------------------------------------------------------------
+
+
+@hookspec
+def helpdesk_price_policy(customer: Any, amount: Any) -> dict[str, Any] | None:
+    """Decision, merged: the plugin's offer for selling ``amount`` (a ``Decimal``) to
+    ``customer``.
+
+    Return ``{"discount_percent": Decimal (0-100), "prepayment_required": bool, "reason":
+    text}`` or ``None``. ``helpdesk.price_policy`` combines the offers by the setting
+    ``PRICE_POLICY_COMBINE``: ``best`` takes the largest discount, ``stack`` applies every
+    discount in turn; prepayment is required when any offer requires it. An offer outside
+    0-100 % is logged and ignored.
+    """

@@ -24,7 +24,10 @@ from helpdesk.core import tokens
 from helpdesk.core.accounts import create_agent, create_team
 from helpdesk.core.models import STATUSES, Agent
 from helpdesk.extensions import db
+from helpdesk.plugins import current_plugins
 from tests.pg import PostgresServer, postgres_unavailable_reason
+
+pytest_plugins = ["tests.plugin_support"]
 
 PASSWORD = "correct horse battery"
 CSRF_RE = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
@@ -56,11 +59,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[s
     else:
         server = None
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'helpdesk.sqlite3'}"
-    migrate_app = create_app({"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "test"})
-    with migrate_app.app_context():
-        from flask_migrate import upgrade
+    from tests.plugin_support import HELLO
 
-        upgrade(directory=migrate_app.extensions["migrate"].directory)
+    # The example plugin's table too: test apps register it (see tests/plugin_support.py).
+    migrate_app = create_app(
+        {"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "test"}, plugins=[HELLO]
+    )
+    with migrate_app.app_context():
+        current_plugins().upgrade()
         db.engine.dispose()
     yield url
     if server is not None:
@@ -94,13 +100,18 @@ def app_config(database_url: str, tmp_path: Path) -> dict[str, Any]:
         "SERVER_NAME": None,
         # Fast hashing: a test suite logs in hundreds of times (production keeps scrypt).
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        # The example plugin is installed (its revision is in the database, so Alembic must
+        # find it) but pinned off; tests/test_plugins.py switches it on.
+        "PLUGINS_DISABLED": ["hello"],
     }
 
 
 @pytest.fixture
 def app_plugins() -> list[Any]:
     """Extra plugin objects registered on the test app (tests override this fixture)."""
-    return []
+    from tests.plugin_support import HELLO
+
+    return [HELLO]
 
 
 def _fresh_g(sender: Flask, **extra: Any) -> None:

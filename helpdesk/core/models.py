@@ -143,6 +143,8 @@ class Customer(db.Model):
     notes: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Set when a hard bounce said the address does not exist; mail to it is pointless.
+    email_bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_customers_name", "name"),)
 
@@ -208,6 +210,12 @@ class Message(db.Model):
     internal: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str] = mapped_column(String(16), default="web")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The Message-ID of a mail (received or sent): what makes ingesting a mail idempotent.
+    message_id: Mapped[str | None] = mapped_column(String(255), unique=True, index=True)
+    # The mail's HTML part, sanitised with nh3, for display next to the plain text ``body``.
+    body_html: Mapped[str | None] = mapped_column(Text)
+    # Sent by a machine (auto-reply, bounce, list): stored, but never answered automatically.
+    automated: Mapped[bool] = mapped_column(Boolean, default=False)
 
     ticket: Mapped[Ticket] = relationship(back_populates="messages")
     customer: Mapped[Customer | None] = relationship()
@@ -355,3 +363,39 @@ class OutboxItem(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+
+class TicketParticipant(db.Model):
+    """Someone else on a ticket's mail thread (a CC): their mail to it threads like the
+    customer's. ``email_key`` is the address lower-cased."""
+
+    __tablename__ = "ticket_participants"
+
+    ticket_id: Mapped[int] = mapped_column(
+        ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True
+    )
+    email_key: Mapped[str] = mapped_column(String(254), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(16), default="cc")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MailQuarantine(db.Model):
+    """A received mail that could not be turned into a ticket change, kept whole on disk
+    (``MAIL_QUARANTINE_DIR/<storage_key>``) so it can be looked at and processed again."""
+
+    __tablename__ = "mail_quarantine"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reason: Mapped[str] = mapped_column(String(64))  # "too_large", "rate_limited", "error", ...
+    detail: Mapped[str] = mapped_column(Text, default="")
+    message_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    sender: Mapped[str] = mapped_column(String(254), default="")
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(80), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="held")  # held / done
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_mail_quarantine_status_received", "status", "received_at"),)

@@ -73,6 +73,23 @@ def _list_of(name: str) -> Schema:
     )
 
 
+_DATE: Schema = {"type": "string", "format": "date", "examples": ["2026-11-25"]}
+_ORDER_FIELDS: dict[str, Schema] = {
+    "id": ID,
+    "customer_id": ID,
+    "date": _DATE,
+    "amount": {
+        **TEXT,
+        "examples": ["12.50"],
+        "description": "A decimal in text with the currency's places; never a float.",
+    },
+    "currency": {**TEXT, "examples": ["EUR"], "description": "ISO 4217."},
+    "channel": TEXT,
+    "source": TEXT,
+    "reference": _or_null(TEXT),
+    "created_at": TIME,
+}
+
 SCHEMAS: dict[str, Schema] = {
     "Error": _object(
         ["error", "message"],
@@ -254,10 +271,49 @@ SCHEMAS: dict[str, Schema] = {
             "last_login_at": _or_null(TIME),
         },
     ),
+    "Order": _object(list(_ORDER_FIELDS), _ORDER_FIELDS),
+    "RecordedOrder": _object(
+        [*_ORDER_FIELDS, "duplicate"],
+        {
+            **_ORDER_FIELDS,
+            "duplicate": {
+                "type": "boolean",
+                "description": "True when this source and reference were already recorded: "
+                "the answer is that order, unchanged (status 200).",
+            },
+        },
+    ),
+    "NewOrder": _object(
+        ["date", "amount", "currency"],
+        {
+            "date": {**_DATE, "description": "From 1900-01-01 up to tomorrow."},
+            "amount": {
+                "anyOf": [{"type": "string"}, {"type": "number"}],
+                "description": 'More than 0, e.g. `"12.50"`; a JSON number is read exactly '
+                "from its text. Rounded half-up to the currency's places (EUR 2, JPY 0, KWD 3). "
+                "Not `NaN`, `Infinity`, `1e309` or `12,50`.",
+            },
+            "currency": {**TEXT, "examples": ["EUR"], "description": "ISO 4217, any case."},
+            "channel": {**TEXT, "maxLength": 32, "description": "Where it was sold."},
+            "reference": {
+                **TEXT,
+                "maxLength": 100,
+                "description": "The order's id in its source. The same source and reference "
+                "again records nothing (200, `duplicate`); used by another customer: 422.",
+            },
+            "source": {
+                **TEXT,
+                "maxLength": 32,
+                "default": "api",
+                "description": "The system the reference comes from.",
+            },
+        },
+    ),
     "TicketList": _list_of("Ticket"),
     "MessageList": _list_of("Message"),
     "CustomerList": _list_of("Customer"),
     "AgentList": _list_of("Agent"),
+    "OrderList": _list_of("Order"),
 }
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -502,6 +558,33 @@ PATHS: dict[str, Schema] = {
             "Read a customer (their tickets: `GET /tickets?customer={id}`)",
             {"200": _json(_ref("Customer"), "The customer."), "404": _answer("NotFound")},
             parameters=[_param("CustomerId")],
+        ),
+    },
+    "/customers/{customer_id}/orders": {
+        "get": _operation(
+            "list_orders",
+            "List a customer's orders, newest first",
+            {
+                "200": _json(_ref("OrderList"), "A page of orders."),
+                "404": _answer("NotFound"),
+                "422": _answer("Invalid"),
+            },
+            parameters=[_param("CustomerId"), _param("Page"), _param("PerPage")],
+        ),
+        "post": _operation(
+            "create_order",
+            "Record a customer's order (idempotent by source and reference)",
+            {
+                "201": _json(_ref("RecordedOrder"), "The new order (`duplicate` is false)."),
+                "200": _json(
+                    _ref("RecordedOrder"),
+                    "Already recorded: the existing order, unchanged (`duplicate` is true).",
+                ),
+                "404": _answer("NotFound"),
+                "422": _answer("Invalid"),
+            },
+            parameters=[_param("CustomerId")],
+            body="NewOrder",
         ),
     },
     "/agents": {

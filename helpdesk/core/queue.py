@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from helpdesk.core import search
+from helpdesk.core import extending, search
 from helpdesk.core.errors import ValidationError
 from helpdesk.core.models import KINDS, PRIORITIES, STATUSES, Agent, Ticket
 from helpdesk.core.validation import clean_choice, clean_page, clean_per_page, clean_text
@@ -17,6 +17,19 @@ from helpdesk.extensions import db
 SORTS = ("activity", "due", "created")
 ASSIGNEE_CHOICES = ("me", "unassigned", "any")
 MAX_ID = 2**31 - 1
+# The query arguments the core reads; plugin filters (``helpdesk_queue_filters``) use others.
+QUERY_ARGS = (
+    "status",
+    "priority",
+    "kind",
+    "assignee",
+    "team",
+    "customer",
+    "q",
+    "sort",
+    "page",
+    "per_page",
+)
 
 
 def _is_id(value: str) -> bool:
@@ -39,6 +52,7 @@ class QueueFilter:
     sort: str = "activity"
     page: int = 1
     per_page: int = 25
+    extra: dict[str, str] = field(default_factory=dict)  # plugin filters: name -> value
 
     @classmethod
     def from_args(cls, args: Any, *, max_search_length: int) -> QueueFilter:
@@ -85,6 +99,14 @@ class QueueFilter:
             result.sort = take("sort", lambda: clean_choice(args["sort"], "sort", SORTS))
         result.page = take("page", lambda: clean_page(args.get("page")))
         result.per_page = take("per_page", lambda: clean_per_page(args.get("per_page")))
+        for spec in extending.queue_filter_specs(QUERY_ARGS):
+            value = args.get(spec.name)
+            if not value:
+                continue
+            if value in {choice for choice, _ in spec.choice_list()}:
+                result.extra[spec.name] = value
+            else:
+                errors[spec.name] = "is not one of the choices"
         if errors:
             raise ValidationError(errors)
         return result
@@ -124,6 +146,7 @@ def list_tickets(filters: QueueFilter, *, agent: Agent | None) -> QueuePage:
         query = query.where(Ticket.team_id == filters.team_id)
     if filters.customer_id is not None:
         query = query.where(Ticket.customer_id == filters.customer_id)
+    query = extending.apply_queue_filters(query, filters.extra, QUERY_ARGS)
 
     matches = search.matching_ids(filters.q) if filters.q else None
     if filters.q and matches is None:

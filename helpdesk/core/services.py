@@ -9,6 +9,7 @@ commits, then fires the plugin events.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from helpdesk.core import attachments, events, search
 from helpdesk.core.customers import find_or_create_customer
 from helpdesk.core.errors import Conflict, ValidationError
+from helpdesk.core.mail import outbound
 from helpdesk.core.models import (
     KINDS,
     PRIORITIES,
@@ -32,6 +34,7 @@ from helpdesk.core.models import (
     Team,
     Ticket,
     TicketEvent,
+    TicketParticipant,
     utcnow,
 )
 from helpdesk.core.validation import clean_body, clean_choice, clean_text
@@ -121,8 +124,12 @@ def _add_message(
     internal: bool,
     source: str,
     uploads: Sequence[attachments.Upload],
+    mail: MailFields | None = None,
 ) -> Message:
     message = Message(ticket_id=ticket.id, body=body, internal=internal, source=source)
+    if mail is not None:
+        message.message_id, message.body_html = mail.message_id, mail.body_html
+        message.automated = mail.automated
     if isinstance(author, Agent):
         message.author_type, message.agent_id = "agent", author.id
     else:
@@ -134,6 +141,31 @@ def _add_message(
     ticket.last_activity_at = now
     ticket.updated_at = now
     return message
+
+
+@dataclass(frozen=True)
+class MailFields:
+    """What a message received by mail adds to it: its Message-ID (unique, so the same mail
+    is never stored twice), its sanitised HTML, whether a machine sent it, and new CC
+    addresses (``email_key`` form) that become participants of the ticket."""
+
+    message_id: str
+    body_html: str | None = None
+    automated: bool = False
+    participants: tuple[str, ...] = ()
+
+
+def _add_participants(ticket: Ticket, mail: MailFields | None) -> None:
+    if mail is None or not mail.participants:
+        return
+    known = set(
+        db.session.scalars(
+            select(TicketParticipant.email_key).where(TicketParticipant.ticket_id == ticket.id)
+        )
+    )
+    for key in dict.fromkeys(mail.participants):
+        if key not in known:
+            db.session.add(TicketParticipant(ticket_id=ticket.id, email_key=key, role="cc"))
 
 
 def open_ticket(
@@ -152,6 +184,8 @@ def open_ticket(
     source: str = "web",
     uploads: Sequence[attachments.Upload] = (),
     require_customer_name: bool = False,
+    mail: MailFields | None = None,
+    acknowledge: bool = True,
 ) -> Ticket:
     """Open a ticket with its first message.
 
@@ -159,6 +193,9 @@ def open_ticket(
     the ticket for a customer (a phone call, a walk-in), ``opened_by`` is that agent and the
     first message is the agent's note of the contact. ``require_customer_name`` makes the
     name a required field (the public form asks for it; the API and mail do not).
+    ``mail`` carries what a received mail adds (its Message-ID, HTML, CC participants).
+    A customer's ticket from the web or by mail is acknowledged by mail, unless
+    ``acknowledge=False`` or the mail was ``automated`` (auto-responders are never answered).
     """
     errors: dict[str, str] = {}
     clean: dict[str, Any] = {}
@@ -229,12 +266,22 @@ def open_ticket(
     db.session.flush()
     author: Agent | Customer = opened_by or customer
     _add_message(
-        ticket, body=clean["body"], author=author, internal=False, source=source, uploads=uploads
+        ticket,
+        body=clean["body"],
+        author=author,
+        internal=False,
+        source=source,
+        uploads=uploads,
+        mail=mail,
     )
+    _add_participants(ticket, mail)
     _record(ticket, opened_by or customer, "created", source=source, priority=ticket.priority)
     _count(ticket.team_id, ticket.status, +1)
     search.index_ticket(ticket.id)
     events.queue("helpdesk_ticket_created", ticket=ticket)
+    outbound.ticket_opened(
+        ticket, opened_by=opened_by, acknowledge=acknowledge and not (mail and mail.automated)
+    )
     events.commit()
     return ticket
 
@@ -248,6 +295,7 @@ def add_message(
     source: str = "web",
     uploads: Sequence[attachments.Upload] = (),
     new_status: str | None = None,
+    mail: MailFields | None = None,
 ) -> Message:
     """Add a reply (or, from an agent, an internal note) to ``ticket``.
 
@@ -264,8 +312,15 @@ def add_message(
         raise Conflict(f"ticket #{ticket.id} was merged into #{ticket.merged_into_id}; reply there")
 
     message = _add_message(
-        ticket, body=clean, author=author, internal=internal, source=source, uploads=uploads
+        ticket,
+        body=clean,
+        author=author,
+        internal=internal,
+        source=source,
+        uploads=uploads,
+        mail=mail,
     )
+    _add_participants(ticket, mail)
     _record(
         ticket,
         author,
@@ -280,6 +335,7 @@ def add_message(
         _change_status(ticket, author, target)
     search.index_ticket(ticket.id)
     events.queue("helpdesk_message_added", ticket=ticket, message=message)
+    outbound.message_added(ticket, message)
     _commit_ticket()
     return message
 
@@ -302,6 +358,7 @@ def _change_status(ticket: Ticket, actor: Actor, new: str) -> None:
         ticket.resolved_at = None
     _record(ticket, actor, "status", old=old, new=new)
     events.queue("helpdesk_ticket_status_changed", ticket=ticket, old=old, new=new)
+    outbound.status_changed(ticket, old, new)
 
 
 def _commit_ticket() -> None:

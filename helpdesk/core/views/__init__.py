@@ -13,9 +13,18 @@ from helpdesk.core.ratelimit import RateLimited
 
 def register_views(app: Flask) -> None:
     """Register the core's blueprints and error handlers on ``app``."""
-    from helpdesk.core.views import admin, agent, api, auth, customers, portal
+    from helpdesk.core.views import (
+        admin,
+        agent,
+        api,
+        auth,
+        customers,
+        mail_admin,
+        plugins_admin,
+        portal,
+    )
 
-    for module in (auth, agent, customers, admin, portal, api):
+    for module in (auth, agent, customers, admin, mail_admin, plugins_admin, portal, api):
         app.register_blueprint(module.bp)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(HelpdeskError, _helpdesk_error)

@@ -6,12 +6,22 @@ logged-in agent and only ever shows or changes that agent's own tokens.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from helpdesk.core import accounts, tokens
-from helpdesk.core.errors import Conflict, ValidationError
+from helpdesk.core.errors import Conflict, NotFound, ValidationError
+from helpdesk.core.mail import outbound
 from helpdesk.core.models import ROLES, Agent, Team
 from helpdesk.core.validation import clean_text
 from helpdesk.extensions import db, login_manager
@@ -222,3 +232,35 @@ def tokens_page():
         name=name,
         errors=errors,
     ), 422 if errors else 200
+
+
+@bp.route("/admin/outbox", endpoint="outbox")
+def outbox_page():
+    """Outgoing mail by state (dead letters first), each with its last error."""
+    status = request.args.get("status", "dead")
+    if status not in outbound.OUTBOX_STATUSES:
+        abort(404)
+    return render_template(
+        "admin/outbox.html",
+        status=status,
+        statuses=outbound.OUTBOX_STATUSES,
+        counts=outbound.outbox_counts(),
+        items=outbound.list_outbox(status, limit=current_app.config["MAX_PAGE_SIZE"]),
+    )
+
+
+@bp.route(f"/admin/outbox/<int(max={MAX_ID}):item_id>/retry", methods=["POST"])
+def outbox_retry(item_id: int):
+    """Send a pending or dead mail at the worker's next round."""
+    try:
+        outbound.retry_now(item_id)
+    except NotFound:
+        abort(404)
+    except Conflict as exc:
+        flash(exc.message, "error")
+    else:
+        flash(_("The mail goes out with the worker's next round."), "info")
+    status = request.form.get("status", "dead")
+    if status not in outbound.OUTBOX_STATUSES:
+        status = "dead"
+    return redirect(url_for("admin.outbox", status=status), 303)

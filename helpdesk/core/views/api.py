@@ -8,9 +8,11 @@ Lists answer ``{"items", "page", "per_page", "has_next", "next_page"}`` without 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request, send_file, url_for
@@ -21,14 +23,16 @@ from helpdesk.core import (
     accounts,
     attachments,
     customers,
+    extending,
     openapi,
+    orders,
     queue,
     ratelimit,
     services,
     tokens,
 )
 from helpdesk.core.errors import Conflict, ValidationError
-from helpdesk.core.models import Agent, Attachment, Customer, Message, Team, Ticket
+from helpdesk.core.models import Agent, Attachment, Customer, Message, Order, Team, Ticket
 from helpdesk.core.validation import (
     clean_choice,
     clean_email,
@@ -71,6 +75,17 @@ def _authenticate() -> Response | None:
     return None
 
 
+def api_auth_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """For plugins' API views (under ``/api/v1``): the core API's bearer-token authentication,
+    rate limit and CSRF exemption. The agent is ``flask.g.api_agent`` inside the view."""
+
+    @functools.wraps(view)
+    def authenticated(*args: Any, **kwargs: Any) -> Any:
+        return _authenticate() or view(*args, **kwargs)
+
+    return csrf.exempt(authenticated)
+
+
 def _unauthorized(*, token_sent: bool) -> Response:
     challenge = 'Bearer realm="helpdesk"'
     if token_sent:
@@ -109,13 +124,19 @@ def _json_kind(value: Any) -> str:
     return "a number"
 
 
-def _json_body() -> dict[str, Any]:
-    """The request's JSON object; anything else is a 400 that says what is wrong."""
+def _json_body(*, exact_numbers: bool = False) -> dict[str, Any]:
+    """The request's JSON object; anything else is a 400 that says what is wrong.
+
+    With ``exact_numbers``, numbers with a fraction or exponent become ``Decimal`` read from
+    their text (money: ``12.10`` stays 12.10, never the nearest binary float).
+    """
     if not request.is_json:
         abort(400, description="Send a JSON object with 'Content-Type: application/json'.")
     raw = request.get_data(cache=True)  # over MAX_CONTENT_LENGTH: 413
     try:
-        value = json.loads(raw, parse_constant=_no_constant)
+        value = json.loads(
+            raw, parse_constant=_no_constant, parse_float=Decimal if exact_numbers else None
+        )
     except RecursionError:
         abort(400, description="The JSON is nested too deeply.")
     except ValueError as exc:
@@ -240,6 +261,20 @@ def _message(message: Message) -> dict[str, Any]:
     }
 
 
+def _tickets(tickets: Sequence[Ticket]) -> list[dict[str, Any]]:
+    """Tickets as JSON with the fields plugins add (one ``helpdesk_ticket_json`` call)."""
+    return extending.add_api_fields(
+        "helpdesk_ticket_json", [_ticket(t) for t in tickets], tickets=list(tickets)
+    )
+
+
+def _customers(rows: Sequence[Customer]) -> list[dict[str, Any]]:
+    """Customers as JSON with the fields plugins add (one ``helpdesk_customer_json`` call)."""
+    return extending.add_api_fields(
+        "helpdesk_customer_json", [_customer(c) for c in rows], customers=list(rows)
+    )
+
+
 def _customer(customer: Customer) -> dict[str, Any]:
     return {
         "id": customer.id,
@@ -250,6 +285,20 @@ def _customer(customer: Customer) -> dict[str, Any]:
         "notes": customer.notes,
         "created_at": _time(customer.created_at),
         "updated_at": _time(customer.updated_at),
+    }
+
+
+def _order(order: Order) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "customer_id": order.customer_id,
+        "date": order.ordered_on.isoformat(),
+        "amount": orders.amount_text(order),
+        "currency": order.currency,
+        "channel": order.channel,
+        "source": order.source,
+        "reference": order.reference,
+        "created_at": _time(order.created_at),
     }
 
 
@@ -298,7 +347,7 @@ def _load_ticket(ticket_id: int) -> Ticket:
 
 
 def _ticket_response(ticket: Ticket, status: int = 200) -> Response:
-    response = jsonify(_ticket(ticket))
+    response = jsonify(_tickets([ticket])[0])
     response.status_code = status
     response.headers["ETag"] = f'"{ticket.version}"'
     return response
@@ -314,9 +363,7 @@ def list_tickets():
         request.args, max_search_length=current_app.config["MAX_SEARCH_LENGTH"]
     )
     result = queue.list_tickets(filters, agent=g.api_agent)
-    return _list(
-        [_ticket(t) for t in result.tickets], result.page, result.per_page, result.has_next
-    )
+    return _list(_tickets(result.tickets), result.page, result.per_page, result.has_next)
 
 
 @bp.post("/tickets")
@@ -437,9 +484,7 @@ def list_customers():
     result = customers.list_customers(
         args["q"], sort=args["sort"], page=args["page"], per_page=args["per_page"]
     )
-    return _list(
-        [_customer(c) for c in result.customers], result.page, result.per_page, result.has_next
-    )
+    return _list(_customers(result.customers), result.page, result.per_page, result.has_next)
 
 
 @bp.post("/customers")
@@ -456,16 +501,50 @@ def create_customer():
         )
         response.status_code = 409
         return response
-    return _created(_customer(customer), url_for(".get_customer", customer_id=customer.id))
+    return _created(_customers([customer])[0], url_for(".get_customer", customer_id=customer.id))
 
 
 @bp.get(f"/customers/<int(max={MAX_ID}):customer_id>")
 def get_customer(customer_id: int):
     """One customer. Their tickets: ``GET /tickets?customer=<id>``."""
+    return jsonify(_customers([_load_customer(customer_id)])[0])
+
+
+def _load_customer(customer_id: int) -> Customer:
     customer = db.session.get(Customer, customer_id)
     if customer is None:
         abort(404)
-    return jsonify(_customer(customer))
+    return customer
+
+
+@bp.get(f"/customers/<int(max={MAX_ID}):customer_id>/orders")
+def list_orders(customer_id: int):
+    """A page of the customer's orders, newest first."""
+    args = _query_args()
+    page = orders.customer_orders(_load_customer(customer_id), args["page"], args["per_page"])
+    return _list([_order(o) for o in page.orders], page.page, page.per_page, page.has_next)
+
+
+@bp.post(f"/customers/<int(max={MAX_ID}):customer_id>/orders")
+def create_order(customer_id: int):
+    """Record an order: 201, or 200 with ``"duplicate": true`` and the order already recorded
+    under the same ``source`` and ``reference`` (unchanged)."""
+    customer = _load_customer(customer_id)
+    data = _json_body(exact_numbers=True)
+    try:
+        order = orders.record_order(
+            customer,
+            ordered_on=data.get("date"),
+            amount=data.get("amount"),
+            currency=data.get("currency"),
+            channel=data.get("channel", ""),
+            source=data.get("source", "api"),
+            reference=data.get("reference"),
+            actor=g.api_agent,
+        )
+    except orders.DuplicateOrder as exc:
+        return jsonify({**_order(exc.order), "duplicate": True})
+    return _created({**_order(order), "duplicate": False})
 
 
 # --- agents and the document ----------------------------------------------------------------

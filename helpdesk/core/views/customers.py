@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
-from flask_login import login_required
+from flask_login import current_user, login_required
 
-from helpdesk.core import customers
+from helpdesk.core import customers, orders
 from helpdesk.core.errors import Conflict, ValidationError
-from helpdesk.core.models import Customer
+from helpdesk.core.models import Customer, utcnow
 from helpdesk.core.validation import clean_choice, clean_page, clean_text
 from helpdesk.extensions import db
 
 bp = Blueprint("customers", __name__)
 
 FORM_FIELDS = ("email", "name", "phone", "notes")
+ORDER_FIELDS = ("date", "amount", "currency", "channel", "reference")
 MAX_ID = 2**31 - 1  # the largest id an INTEGER column holds; larger ones are simply not found
 CUSTOMER_URL = f"/customers/<int(max={MAX_ID}):customer_id>"
 
@@ -79,12 +89,68 @@ def new():
     ), status
 
 
+def _render_show(
+    customer: Customer,
+    order_form: dict[str, str] | None = None,
+    order_errors: dict[str, str] | None = None,
+):
+    """The customer's page; ``order_form`` keeps what was typed into the order form."""
+    size = current_app.config["PAGE_SIZE"]
+    tickets, more = customers.recent_tickets(customer, size)
+    if order_form is None:
+        order_form = {
+            "date": utcnow().date().isoformat(),
+            "currency": current_app.config["DEFAULT_CURRENCY"],
+        }
+    return render_template(
+        "customers/show.html",
+        customer=customer,
+        tickets=tickets,
+        more=more,
+        order_page=orders.customer_orders(
+            customer, clean_page(request.args.get("orders_page")), size
+        ),
+        totals=orders.customer_totals(customer),
+        order_form=order_form,
+        order_errors=order_errors or {},
+    )
+
+
 @bp.route(CUSTOMER_URL)
 def show(customer_id: int):
-    """A customer's contact details, notes and most recent tickets."""
+    """A customer's contact details, notes, most recent tickets, and orders with totals."""
+    return _render_show(_customer_or_404(customer_id))
+
+
+@bp.post(CUSTOMER_URL + "/orders")
+def add_order(customer_id: int):
+    """Record an order from the form on the customer's page (422 keeps what was typed)."""
     customer = _customer_or_404(customer_id)
-    tickets, more = customers.recent_tickets(customer, current_app.config["PAGE_SIZE"])
-    return render_template("customers/show.html", customer=customer, tickets=tickets, more=more)
+    form = {field: request.form.get(field, "") for field in ORDER_FIELDS}
+    try:
+        orders.record_order(
+            customer,
+            ordered_on=form["date"],
+            amount=form["amount"],
+            currency=form["currency"],
+            channel=form["channel"],
+            reference=form["reference"] or None,
+            actor=current_user,
+        )
+    except orders.DuplicateOrder as exc:
+        flash(
+            _(
+                "Order %(reference)s was already recorded; nothing changed.",
+                reference=exc.order.reference,
+            ),
+            "info",
+        )
+    except ValidationError as exc:
+        db.session.rollback()
+        return _render_show(customer, form, exc.errors), 422
+    else:
+        flash(_("Order recorded."), "info")
+    return redirect(url_for("customers.show", customer_id=customer_id) + "#orders", 303)
 
 
 @bp.route(CUSTOMER_URL + "/edit", methods=["GET", "POST"])

@@ -1,0 +1,269 @@
+"""Outgoing mail: agent replies, new-ticket acknowledgements and status notices, rendered from
+the templates in ``templates/mail/`` (text + HTML) into a payload the worker sends as it is.
+
+Every mail carries one of our signed Message-IDs (so the customer's answer threads back to its
+ticket), ``In-Reply-To``/``References`` to the ticket's previous mail, ``Reply-To`` the help
+desk and the subject tag. Automatic mails say so (``Auto-Submitted`` and friends), so
+auto-responders do not answer them. Nothing a user wrote reaches a header unsanitised.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from email import policy
+from email.charset import QP, Charset
+from email.mime.base import MIMEBase
+from email.mime.text import MIMEText
+from email.utils import parseaddr, quote
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import current_app, render_template
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_mail import Message as FlaskMailMessage
+from sqlalchemy import select
+
+from helpdesk.core import tokens
+from helpdesk.core.mail.ids import make_message_id
+from helpdesk.core.models import Agent, Message, OutboxItem, Ticket
+from helpdesk.extensions import db
+
+AUTO_HEADERS = {
+    "Auto-Submitted": "auto-replied",
+    "X-Auto-Response-Suppress": "All",
+    "Precedence": "bulk",
+}
+MAX_REFERENCES = 10  # RFC 5322 lets a long thread's References be trimmed to the first + latest
+MAX_HEADER_TEXT = 200  # characters of a name or subject put in a header
+
+# Line breaks and other control characters (C0, DEL, C1, Unicode line/paragraph separators).
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_MESSAGE_ID = re.compile(r"<[^<>\s\x00-\x1f\x7f]{1,250}>")
+_SMTP_POLICY = policy.compat32.clone(linesep="\r\n")
+_REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|vs|ynt|antw)\s*:\s*", re.IGNORECASE)
+
+
+def header_text(value: str | None, max_length: int | None = MAX_HEADER_TEXT) -> str:
+    """``value`` made safe for a header: control characters and line breaks become spaces,
+    runs of white space one space, and it is cut to ``max_length`` characters."""
+    return " ".join(_UNSAFE.sub(" ", value or "").split())[:max_length]
+
+
+def help_desk_address() -> tuple[str, str]:
+    """The help desk's own ``(name, address)`` from ``MAIL_DEFAULT_SENDER`` (a string such as
+    ``"Support <help@example.com>"`` or a ``[name, address]`` pair)."""
+    sender = current_app.config["MAIL_DEFAULT_SENDER"]
+    if isinstance(sender, list | tuple):
+        name, address = str(sender[0]), str(sender[1])
+    else:
+        name, address = parseaddr(str(sender))
+    return header_text(name) or header_text(current_app.config["HELPDESK_NAME"]), address
+
+
+def public_url(endpoint: str, **values: Any) -> str:
+    """An absolute link for a mail, built on ``PUBLIC_URL`` (never on a request's Host header,
+    which a client chooses)."""
+    base = urlsplit(current_app.config["PUBLIC_URL"])
+    adapter = current_app.url_map.bind(
+        base.netloc, script_name=base.path or "/", url_scheme=base.scheme or "https"
+    )
+    return adapter.build(endpoint, values, force_external=True)
+
+
+def status_link(ticket: Ticket) -> str:
+    """The customer's private status link for ``ticket``."""
+    return public_url("portal.status", token=tokens.ticket_link_token(ticket))
+
+
+def paragraphs(text: str) -> list[list[str]]:
+    """Plain text as paragraphs of lines, for the HTML part (the template escapes each line)."""
+    blocks = re.split(r"\n\s*\n", text.replace("\r\n", "\n").strip())
+    return [block.split("\n") for block in blocks if block.strip()]
+
+
+def _tagged(ticket: Ticket, subject: str) -> str:
+    tag = current_app.config["MAIL_SUBJECT_TAG"].format(id=ticket.id)
+    return subject if tag in subject else f"{tag} {subject}"
+
+
+def _clean_message_id(value: str | None) -> str | None:
+    """A stored (perhaps hostile) Message-ID, if it is one and safe to put in a header."""
+    value = (value or "").strip()
+    if value and not value.startswith("<"):
+        value = f"<{value}>"
+    return value if _MESSAGE_ID.fullmatch(value) else None
+
+
+def _thread(ticket: Ticket) -> list[str]:
+    """The Message-IDs of the ticket's mail so far, oldest first: ours from the outbox and the
+    customer's as the mail ingester stored them (``Message.message_id``, when it exists)."""
+    ours = select(OutboxItem.created_at, OutboxItem.dedupe_key).where(
+        OutboxItem.ticket_id == ticket.id, OutboxItem.channel == "mail"
+    )
+    found = list(db.session.execute(ours.order_by(OutboxItem.id.desc()).limit(MAX_REFERENCES)))
+    stored = getattr(Message, "message_id", None)
+    if stored is not None:
+        theirs = select(Message.created_at, stored).where(
+            Message.ticket_id == ticket.id, stored.is_not(None)
+        )
+        found += db.session.execute(theirs.order_by(Message.id.desc()).limit(MAX_REFERENCES))
+    ids: list[str] = []
+    for _when, value in sorted(found, key=lambda row: row[0]):
+        clean = _clean_message_id(value)
+        if clean and clean not in ids:
+            ids.append(clean)
+    return ids
+
+
+def _thread_headers(ticket: Ticket) -> dict[str, str]:
+    ids = _thread(ticket)
+    if not ids:
+        return {}
+    references = ids if len(ids) <= MAX_REFERENCES else [ids[0], *ids[-(MAX_REFERENCES - 1) :]]
+    return {"In-Reply-To": ids[-1], "References": " ".join(references)}
+
+
+def _language(ticket: Ticket) -> str:
+    language = ticket.customer.language
+    if language in current_app.config["LANGUAGES"]:
+        return language
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def _payload(
+    ticket: Ticket,
+    *,
+    kind: str,
+    key: str,
+    sender_name: str,
+    subject: str,
+    template: str,
+    automatic: bool,
+    **context: Any,
+) -> dict[str, Any]:
+    name, address = help_desk_address()
+    customer = ticket.customer
+    headers = _thread_headers(ticket)
+    if automatic:
+        headers.update(AUTO_HEADERS)
+    context.update(
+        ticket=ticket,
+        customer_name=header_text(customer.name) or customer.email,
+        helpdesk_name=current_app.config["HELPDESK_NAME"],
+        status_link=status_link(ticket),
+    )
+    return with_raw(
+        {
+            "kind": kind,
+            "message_id": make_message_id(ticket.id, key),
+            "date": time.time(),
+            "from": [header_text(sender_name) or name, address],
+            "to": [[header_text(customer.name), customer.email]],
+            "reply_to": [name, address],
+            "subject": header_text(subject),
+            "text": render_template(f"mail/{template}.txt", **context),
+            "html": render_template(f"mail/{template}.html", **context),
+            "headers": headers,
+        }
+    )
+
+
+def reply_mail(ticket: Ticket, message: Message, agent: Agent) -> dict[str, Any]:
+    """The mail that carries an agent's public reply to the customer."""
+    with force_locale(_language(ticket)):
+        subject = _REPLY_PREFIX.sub("", ticket.subject)
+        return _payload(
+            ticket,
+            kind="reply",
+            key=f"m{message.id}",
+            sender_name=_(
+                "%(agent)s at %(helpdesk)s",
+                agent=header_text(agent.name),
+                helpdesk=current_app.config["HELPDESK_NAME"],
+            ),
+            subject=_("Re: %(subject)s", subject=_tagged(ticket, subject)),
+            template="reply",
+            automatic=False,
+            body=message.body,
+            body_paragraphs=paragraphs(message.body),
+            agent=agent,
+            signature_paragraphs=paragraphs(agent.signature or ""),
+        )
+
+
+def acknowledgement_mail(ticket: Ticket) -> dict[str, Any]:
+    """The automatic mail that tells a customer their new request arrived, with its reference
+    and their private status link."""
+    with force_locale(_language(ticket)):
+        return _payload(
+            ticket,
+            kind="acknowledgement",
+            key=f"ack{ticket.id}",
+            sender_name="",
+            subject=_tagged(
+                ticket, _("We received your request: %(subject)s", subject=ticket.subject)
+            ),
+            template="acknowledgement",
+            automatic=True,
+        )
+
+
+def resolved_mail(ticket: Ticket) -> dict[str, Any]:
+    """The automatic mail that tells a customer their request was resolved."""
+    with force_locale(_language(ticket)):
+        return _payload(
+            ticket,
+            kind="resolved",
+            key=f"resolved{secrets.token_hex(4)}",
+            sender_name="",
+            subject=_tagged(ticket, _("Resolved: %(subject)s", subject=ticket.subject)),
+            template="resolved",
+            automatic=True,
+        )
+
+
+class _QuotedPrintableMessage(FlaskMailMessage):
+    """Flask-Mail's message with UTF-8 bodies in quoted-printable rather than 8bit, so long
+    lines survive every relay (SMTP allows 998 octets per line), and headers written as
+    Flask-Mail encoded them (``compat32``): the modern policy Flask-Mail switches to refolds
+    long headers by decoding their encoded words and writing names such as ``Smith, John``
+    back unquoted, which turns one recipient into two (and it is several times slower)."""
+
+    def _message(self) -> MIMEBase:
+        message = super()._message()
+        message.policy = _SMTP_POLICY
+        return message
+
+    def _mimetext(self, text: str | None, subtype: str = "plain") -> MIMEText:
+        charset = Charset("utf-8")
+        charset.body_encoding = QP
+        return MIMEText(text or "", _subtype=subtype, _charset=charset)
+
+
+def build_message(payload: dict[str, Any]) -> FlaskMailMessage:
+    """The Flask-Mail message for a payload's parts (as ``reply_mail`` and friends made them)."""
+    message = _QuotedPrintableMessage(
+        subject=header_text(payload["subject"]),
+        recipients=[(header_text(name), address) for name, address in payload["to"]],
+        # Flask-Mail turns a (name, address) sender into "name <address>" and parses it
+        # again, so the name goes in quoted.
+        sender=f'"{quote(header_text(payload["from"][0]))}" <{payload["from"][1]}>',
+        reply_to=(header_text(payload["reply_to"][0]), payload["reply_to"][1]),
+        body=payload["text"],
+        html=payload["html"],
+        date=payload["date"],
+        extra_headers={
+            name: header_text(value, None) for name, value in payload["headers"].items()
+        },
+    )
+    message.msgId = payload["message_id"]
+    return message
+
+
+def with_raw(payload: dict[str, Any]) -> dict[str, Any]:
+    """``payload`` with ``raw``: the whole message as the worker sends it, built once when the
+    mail is queued (so the worker only talks SMTP, and a resend is byte for byte the same)."""
+    return {**payload, "raw": build_message(payload).as_string()}
