@@ -48,8 +48,9 @@ def check(key: str, setting: str) -> None:
         raise RateLimited(retry_after)
 
 
-def hit(key: str, setting: str) -> None:
-    """Count one use of ``key`` and commit it at once (it must outlive a failed request).
+def hit(key: str, setting: str, *, commit: bool = True) -> None:
+    """Count one use of ``key`` and commit it at once (it must outlive a failed request), or,
+    with ``commit=False``, in the caller's transaction (which then commits it with its work).
 
     Raises ``RateLimited`` when this use goes over the limit.
     """
@@ -67,6 +68,7 @@ def hit(key: str, setting: str) -> None:
             text("DELETE FROM rate_limit_hits WHERE window_start < :old"),
             {"old": start - PRUNE_AFTER_SECONDS},
         )
-    db.session.commit()
+    if commit:
+        db.session.commit()
     if used > limit:
         raise RateLimited(retry_after)

@@ -68,9 +68,18 @@ def _document(ticket_id: int) -> tuple[str, str, str] | None:
 def index_ticket(ticket_id: int) -> None:
     """(Re)build the search document of one ticket, in the caller's transaction."""
     document = _document(ticket_id)
-    if document is None:
-        return
-    subject, body, customer = document
+    if document is not None:
+        _write(ticket_id, *document)
+
+
+def index_new_ticket(ticket: Ticket, customer: Customer, body: str) -> None:
+    """Index a ticket just opened with one message, ``body``: the same document as
+    ``index_ticket`` makes, without reading back what the caller has in hand."""
+    limit = current_app.config["SEARCH_MAX_DOCUMENT_CHARS"]
+    _write(ticket.id, ticket.subject, body[:limit], f"{customer.name} {customer.email}")
+
+
+def _write(ticket_id: int, subject: str, body: str, customer: str) -> None:
     params = {"id": ticket_id, "subject": subject, "body": body, "customer": customer}
     if _is_postgres():
         db.session.execute(

@@ -125,6 +125,7 @@ def _add_message(
     source: str,
     uploads: Sequence[attachments.Upload],
     mail: MailFields | None = None,
+    at: datetime | None = None,
 ) -> Message:
     message = Message(ticket_id=ticket.id, body=body, internal=internal, source=source)
     if mail is not None:
@@ -137,8 +138,8 @@ def _add_message(
     db.session.add(message)
     db.session.flush()
     attachments.store(message, uploads)
-    now = utcnow()
-    ticket.last_activity_at = now
+    now = at or utcnow()
+    ticket.last_activity_at = now  # unchanged (so no UPDATE) for the first message of a ticket
     ticket.updated_at = now
     return message
 
@@ -273,11 +274,12 @@ def open_ticket(
         source=source,
         uploads=uploads,
         mail=mail,
+        at=now,
     )
     _add_participants(ticket, mail)
     _record(ticket, opened_by or customer, "created", source=source, priority=ticket.priority)
     _count(ticket.team_id, ticket.status, +1)
-    search.index_ticket(ticket.id)
+    search.index_new_ticket(ticket, customer, clean["body"])
     events.queue("helpdesk_ticket_created", ticket=ticket)
     outbound.ticket_opened(
         ticket, opened_by=opened_by, acknowledge=acknowledge and not (mail and mail.automated)

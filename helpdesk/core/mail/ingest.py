@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import inspect, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from helpdesk.core import services
@@ -18,7 +18,7 @@ from helpdesk.core.errors import NotFound, ValidationError
 from helpdesk.core.mail import loops, threading
 from helpdesk.core.mail.parse import ParsedMail, parse_mail, strip_mbox_line
 from helpdesk.core.mail.quarantine import hold, mark_done, read
-from helpdesk.core.models import Agent, Customer, MailQuarantine, Message, utcnow
+from helpdesk.core.models import Agent, Customer, MailQuarantine, Message, Ticket, utcnow
 from helpdesk.core.validation import email_key
 from helpdesk.extensions import db
 
@@ -72,10 +72,9 @@ def _author(sender: tuple[str, str], agent: Agent | None) -> Agent | Customer:
     return agent or find_or_create_customer(address, name[:200])
 
 
-def _store(mail: ParsedMail, automated: str | None) -> Outcome:
+def _store(mail: ParsedMail, automated: str | None, agent: Agent | None) -> Outcome:
     assert mail.sender is not None
     key = email_key(mail.sender[1])
-    agent = threading.agent_by_address(key)
     references = mail.references + (mail.reported_ids if automated else [])
     ticket, how = threading.find_ticket(references, mail.subject, key, agent)
     if ticket is None and automated:
@@ -101,7 +100,7 @@ def _store(mail: ParsedMail, automated: str | None) -> Outcome:
             uploads=uploads,
             mail=fields,
         )
-        return Outcome("created", created.id, how)
+        return Outcome("created", _id_of(created), how)
     if automated:
         _mark_bounced(mail)
     services.add_message(
@@ -114,11 +113,16 @@ def _store(mail: ParsedMail, automated: str | None) -> Outcome:
         new_status=ticket.status if automated else None,
         mail=fields,
     )
-    return Outcome("added", ticket.id, how)
+    return Outcome("added", _id_of(ticket), how)
 
 
-def _known(message_id: str) -> Message | None:
-    return db.session.scalar(select(Message).where(Message.message_id == message_id))
+def _id_of(ticket: Ticket) -> int:
+    """A ticket's id without reloading the row the commit expired."""
+    return inspect(ticket).identity[0]
+
+
+def _known(message_id: str) -> int | None:
+    return db.session.scalar(select(Message.id).where(Message.message_id == message_id))
 
 
 def _quarantine(raw: bytes, reason: str, mail: ParsedMail | None, detail: str = "") -> Outcome:
@@ -154,19 +158,22 @@ def ingest(raw: bytes, *, trusted: bool = False) -> Outcome:
         return _quarantine(raw, "no_sender", mail)
     automated = loops.automated_reason(mail.message, mail.sender[1])
     sender_key = email_key(mail.sender[1])
+    agent = threading.agent_by_address(sender_key)
     if (
         not trusted
         and not automated  # never answered anyway
-        and threading.agent_by_address(sender_key) is None
+        and agent is None
         and loops.over_sender_limit(sender_key)
     ):
         return _quarantine(raw, "rate_limited", mail)
-    return _store_or_quarantine(raw, mail, automated)
+    return _store_or_quarantine(raw, mail, automated, agent)
 
 
-def _store_or_quarantine(raw: bytes, mail: ParsedMail, automated: str | None) -> Outcome:
+def _store_or_quarantine(
+    raw: bytes, mail: ParsedMail, automated: str | None, agent: Agent | None
+) -> Outcome:
     try:
-        return _store(mail, automated)
+        return _store(mail, automated, agent)
     except IntegrityError:
         db.session.rollback()
         if _known(mail.message_id) is not None:  # the same mail, delivered twice at once

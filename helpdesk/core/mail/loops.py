@@ -55,9 +55,12 @@ def automated_reason(msg: EmailMessage, sender: str | None) -> str | None:
 
 
 def over_sender_limit(address_key: str) -> bool:
-    """Count one mail from ``address_key``; whether it is past ``MAIL_SENDER_RATE_LIMIT``."""
+    """Count one mail from ``address_key``; whether it is past ``MAIL_SENDER_RATE_LIMIT``.
+
+    The count is written in the caller's transaction, so it is committed with the mail's ticket
+    change (one commit per mail); a mail that is not kept is not counted."""
     try:
-        ratelimit.hit(f"mail-in:{address_key}", "MAIL_SENDER_RATE_LIMIT")
+        ratelimit.hit(f"mail-in:{address_key}", "MAIL_SENDER_RATE_LIMIT", commit=False)
     except ratelimit.RateLimited:
         return True
     return False
