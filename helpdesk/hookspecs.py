@@ -199,3 +199,14 @@ def helpdesk_price_policy(customer: Any, amount: Any) -> dict[str, Any] | None:
     discount in turn; prepayment is required when any offer requires it. An offer outside
     0-100 % is logged and ignored.
     """
+
+
+@hookspec
+def helpdesk_openapi() -> dict[str, Any] | None:
+    """API, merged: the plugin's part of the OpenAPI document served at
+    ``/api/v1/openapi.json``, for the routes its blueprints add under ``/api/v1``.
+
+    Return ``{"paths": {path: path item}, "schemas": {name: schema}}`` (paths relative to
+    ``/api/v1``). Each ``operationId`` is the route's full endpoint (``"<blueprint>.<view>"``).
+    A path or schema name the core or an earlier plugin documents is never replaced.
+    """

@@ -13,6 +13,7 @@ from typing import Any
 
 from helpdesk.core.models import KINDS, PRIORITIES, STATUSES
 from helpdesk.core.queue import ASSIGNEE_CHOICES, SORTS
+from helpdesk.plugins import call_each
 
 Schema = dict[str, Any]
 
@@ -619,19 +620,32 @@ def _version() -> str:
         return "0"
 
 
+def _with_plugins() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The core's paths and schemas, with those the enabled plugins add (never replacing)."""
+    paths, schemas = dict(PATHS), dict(SCHEMAS)
+    for part in call_each("helpdesk_openapi"):
+        if isinstance(part, dict):
+            for key, value in (part.get("paths") or {}).items():
+                paths.setdefault(key, value)
+            for key, value in (part.get("schemas") or {}).items():
+                schemas.setdefault(key, value)
+    return paths, schemas
+
+
 def document() -> dict[str, Any]:
-    """The whole OpenAPI document, as JSON-ready data."""
+    """The whole OpenAPI document (with the enabled plugins' parts), as JSON-ready data."""
+    paths, schemas = _with_plugins()
     return {
         "openapi": "3.1.0",
         "info": {"title": "helpdesk REST API", "version": _version(), "description": DESCRIPTION},
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
-        "paths": PATHS,
+        "paths": paths,
         "components": {
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "description": "An API token."}
             },
-            "schemas": SCHEMAS,
+            "schemas": schemas,
             "responses": RESPONSES,
             "parameters": PARAMETERS,
         },
