@@ -63,6 +63,7 @@ TARGETS_1M = {
     "search, rare word": ("p95", 60.0),
     "search, common word": ("p95", 60.0),
 }
+SCENARIO_SECONDS = 60
 CONCURRENT_POSTS = 200
 CONCURRENT_THREADS = 8
 RATE_LIMIT_OFF = '"1000000/60"'
@@ -264,10 +265,16 @@ def time_scenario(
     then: Callable[[Response], object] | None = None,
 ) -> Result:
     """Warm up, then time ``requests`` sequential calls of ``send``; ``then`` runs untimed
-    after each (a browser following the redirect)."""
+    after each (a browser following the redirect). A scenario stops after
+    ``SCENARIO_SECONDS`` of timed requests, so one very slow page cannot stall the run."""
     errors = 0
-    timings = []
+    timings: list[float] = []
+    deadline = None
     for number in range(warmup + requests):
+        if number == warmup:
+            deadline = time.monotonic() + SCENARIO_SECONDS
+        elif deadline is not None and time.monotonic() > deadline:
+            break
         started = time.perf_counter()
         answer = send(number)
         elapsed = (time.perf_counter() - started) * 1000
@@ -277,7 +284,7 @@ def time_scenario(
             errors += 1
         elif then is not None:
             then(answer)
-    return Result(name, requests, statistics.median(timings), percentile(timings, 0.95), errors)
+    return Result(name, len(timings), statistics.median(timings), percentile(timings, 0.95), errors)
 
 
 def _path(url: str) -> str:
@@ -470,7 +477,7 @@ def apply_targets(results: list[Result], tickets: int) -> None:
             result.passed = value <= limit and result.errors == 0
 
 
-def table(results: list[Result], concurrency: ConcurrencyResult | None) -> str:
+def table(results: list[Result], concurrency: ConcurrencyResult | None, requests: int) -> str:
     """The results as a Markdown table."""
     lines = [
         "| scenario | median ms | p95 ms | target | result | SQL statements (10 / 100 rows) |",
@@ -480,8 +487,9 @@ def table(results: list[Result], concurrency: ConcurrencyResult | None) -> str:
         verdict = "" if r.passed is None else ("pass" if r.passed else "**FAIL**")
         if r.errors:
             verdict = f"{verdict} ({r.errors} errors)".strip()
+        name = r.name if r.requests == requests else f"{r.name} ({r.requests} requests)"
         lines.append(
-            f"| {r.name} | {r.median_ms:.1f} | {r.p95_ms:.1f} | {r.target} | {verdict} | "
+            f"| {name} | {r.median_ms:.1f} | {r.p95_ms:.1f} | {r.target} | {verdict} | "
             f"{r.queries} |"
         )
     if concurrency is not None:
@@ -613,7 +621,7 @@ def main(
         f"{tickets:,} tickets on {engine} ({size / 1e6:,.0f} MB), {platform.python_version()}, "
         f"{os.cpu_count()} CPUs, load average {load_before:.2f} at start"
     )
-    click.echo("\n" + header + "\n\n" + table(results, concurrency))
+    click.echo("\n" + header + "\n\n" + table(results, concurrency, requests))
     if concurrency and concurrency.error_samples:
         click.echo("Concurrency errors: " + "; ".join(concurrency.error_samples))
     if json_path:

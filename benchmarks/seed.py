@@ -22,6 +22,7 @@ import json
 import random
 import secrets
 import sqlite3
+import sys
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -32,6 +33,9 @@ from typing import Any
 
 import click
 import psycopg
+
+# Run as a script, this directory comes first on the path; the built-in plugins live at the root.
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 from flask import Flask
 from sqlalchemy.engine import make_url
 
@@ -670,9 +674,10 @@ def _make_app(url: str) -> Flask:
 
 
 def _upgrade(app: Flask) -> None:
-    from flask_migrate import upgrade
+    """The core's and every enabled plugin's migrations, as ``helpdesk init-db`` applies them."""
+    from helpdesk.plugins import current_plugins
 
-    upgrade(directory=app.extensions["migrate"].directory)
+    current_plugins().upgrade()
 
 
 def upgrade_schema(database_url: str) -> None:
