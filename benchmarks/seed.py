@@ -778,7 +778,10 @@ def verify(app: Flask, rare_ticket_ids: Sequence[int]) -> dict[str, bool]:
             select(func.count(TicketEvent.id)).where(TicketEvent.kind == "created")
         )
         found = sorted(
-            row.ticket_id for row in db.session.execute(select(search.matching_ids(RARE_WORD)))
+            row.ticket_id
+            for row in db.session.execute(
+                select(search.prepare(RARE_WORD, enough=1).matching_ids())
+            )
         )
         return {
             "status counters equal real counts per team": counters == real,

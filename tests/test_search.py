@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from helpdesk.core import search, services
 from helpdesk.core.customers import update_customer
@@ -78,7 +79,7 @@ def test_highlights_are_escaped_and_marked(app):
         body="<img src=x onerror=alert(1)> lamp",
         customer_email="x@example.com",
     )
-    hit = search.highlights("lamp", [ticket.id])[ticket.id]
+    hit = search.prepare("lamp", enough=1).highlights([ticket.id])[ticket.id]
     assert "<script>" not in hit.subject and "&lt;script&gt;" in hit.subject
     assert "<mark>lamp</mark>" in hit.subject
     assert "<img" not in hit.snippet and "<mark>lamp</mark>" in hit.snippet
@@ -102,3 +103,25 @@ def test_search_combines_with_filters(tickets, agent):
     )
     filters = QueueFilter(q="lamp", statuses=["new"])
     assert [t.id for t in list_tickets(filters, agent=None).tickets] == [tickets["lamp"]]
+
+
+def test_the_last_word_is_a_prefix_only_when_whole_words_find_too_little(app):
+    whole = [
+        services.open_ticket(subject=f"Lamp {n}", body="b", customer_email=f"c{n}@example.com").id
+        for n in range(3)
+    ]
+    longer = services.open_ticket(subject="Lampshade", body="b", customer_email="d@example.com").id
+    exact = search.prepare("lamp", enough=3)
+    assert exact.prefix is False
+    assert _ids(exact) == set(whole)  # a common word: whole-word matches only
+    widened = search.prepare("lamp", enough=4)
+    assert widened.prefix is True
+    assert _ids(widened) == {*whole, longer}  # too few whole-word matches: a prefix too
+    assert search.prepare("lampsh", enough=1).prefix is True
+    assert search.prepare("*** '--", enough=1) is None
+
+
+def _ids(prepared) -> set[int]:
+    from helpdesk.extensions import db
+
+    return set(db.session.scalars(select(prepared.matching_ids().c.ticket_id)))

@@ -128,8 +128,14 @@ class QueuePage:
 
 
 def list_tickets(filters: QueueFilter, *, agent: Agent | None) -> QueuePage:
-    """The page of tickets ``filters`` describes, newest activity (or best match) first."""
-    query = select(Ticket).options(joinedload(Ticket.assignee), joinedload(Ticket.team))
+    """The page of tickets ``filters`` describes, newest activity (or best match) first.
+
+    The page's ids are chosen first, by a query the indexes answer alone (no join, no row
+    read beyond the page); then those tickets are loaded with what the page shows. At a
+    million tickets this is the difference between sorting every open ticket and reading 26
+    index entries.
+    """
+    query = select(Ticket.id)
     if filters.statuses:
         query = query.where(Ticket.status.in_(filters.statuses))
     if filters.priority:
@@ -148,7 +154,8 @@ def list_tickets(filters: QueueFilter, *, agent: Agent | None) -> QueuePage:
         query = query.where(Ticket.customer_id == filters.customer_id)
     query = extending.apply_queue_filters(query, filters.extra, QUERY_ARGS)
 
-    matches = search.matching_ids(filters.q) if filters.q else None
+    found = search.prepare(filters.q, enough=filters.per_page) if filters.q else None
+    matches = found.matching_ids() if found else None
     if filters.q and matches is None:
         return QueuePage([], filters.page, filters.per_page, False)
     if matches is not None:
@@ -162,8 +169,17 @@ def list_tickets(filters: QueueFilter, *, agent: Agent | None) -> QueuePage:
     else:
         query = query.order_by(Ticket.last_activity_at.desc(), Ticket.id.desc())
     offset = (filters.page - 1) * filters.per_page
-    rows = list(db.session.scalars(query.limit(filters.per_page + 1).offset(offset)).unique())
-    has_next = len(rows) > filters.per_page
-    tickets = rows[: filters.per_page]
-    hits = search.highlights(filters.q, [t.id for t in tickets]) if filters.q else {}
+    ids = list(db.session.scalars(query.limit(filters.per_page + 1).offset(offset)))
+    has_next = len(ids) > filters.per_page
+    ids = ids[: filters.per_page]
+    loaded = {
+        ticket.id: ticket
+        for ticket in db.session.scalars(
+            select(Ticket)
+            .options(joinedload(Ticket.assignee), joinedload(Ticket.team))
+            .where(Ticket.id.in_(ids))
+        )
+    }
+    tickets = [loaded[ticket_id] for ticket_id in ids]
+    hits = found.highlights(ids) if found else {}
     return QueuePage(tickets, filters.page, filters.per_page, has_next, hits)

@@ -5,7 +5,8 @@ One interface, two engines: SQLite FTS5 (``ticket_fts``, rowid = ticket id) and 
 created by the core migration.
 
 The user's words are reduced to plain terms (letters and digits), so no search syntax can be
-injected; every term must match, and the last one also matches as a prefix. Ranking every match
+injected; every term must match, and the last one also matches as a prefix when the whole words
+find too little (see ``prepare``). Ranking every match
 of a common word costs time that grows with the match count, so only the newest
 ``SEARCH_RANK_WINDOW`` matches are ranked; rarer words are ranked in full.
 """
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 from markupsafe import Markup, escape
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import Subquery, func, select, text
 
 from helpdesk.core.models import Customer, Message, Ticket
 from helpdesk.extensions import db
@@ -108,84 +109,130 @@ def index_customer_tickets(customer_id: int) -> None:
         index_ticket(ticket_id)
 
 
-def _fts5_query(words: Sequence[str]) -> str:
+def _fts5_query(words: Sequence[str], prefix: bool) -> str:
     quoted = [f'"{word}"' for word in words]
-    quoted[-1] += "*"
+    if prefix:
+        quoted[-1] += "*"
     return " ".join(quoted)
 
 
-def _tsquery(words: Sequence[str]) -> str:
+def _tsquery(words: Sequence[str], prefix: bool) -> str:
     quoted = [f"'{word}'" for word in words]
-    quoted[-1] += ":*"
+    if prefix:
+        quoted[-1] += ":*"
     return " & ".join(quoted)
 
 
-def matching_ids(query: str) -> Select | None:
-    """A ``SELECT ticket_id, rank`` of the best matches (lower rank is better), or ``None``
-    when the query has no searchable words. Join it with filters, order by ``rank``."""
-    words = terms(query)
+def prepare(query: str, *, enough: int) -> PreparedSearch | None:
+    """The search for ``query``, or ``None`` when it has no searchable words.
+
+    Whole words first. The last word is read as a prefix (a word still being typed) only when
+    the whole words find fewer than ``enough`` tickets: a prefix is matched by merging the
+    lists of every word it begins, which for a common word costs far more than the word.
+    The choice depends on the query alone, so every page of the results makes the same one.
+    """
+    words = tuple(terms(query))
     if not words:
         return None
-    window = current_app.config["SEARCH_RANK_WINDOW"]
-    if _is_postgres():
-        newest = (
-            text(
-                "SELECT ticket_id, document FROM ticket_search "
-                "WHERE document @@ to_tsquery('simple', :q) ORDER BY ticket_id DESC LIMIT :window"
+    exact = PreparedSearch(words, prefix=False)
+    return exact if exact.has_at_least(enough) else PreparedSearch(words, prefix=True)
+
+
+@dataclass(frozen=True)
+class PreparedSearch:
+    """A search ready to run: its words, and whether the last one matches as a prefix."""
+
+    words: tuple[str, ...]
+    prefix: bool
+
+    def has_at_least(self, count: int) -> bool:
+        """Whether at least ``count`` tickets match (stops counting there)."""
+        if _is_postgres():
+            sql = (
+                "SELECT count(*) FROM (SELECT 1 FROM ticket_search "
+                "WHERE document @@ to_tsquery('simple', :q) LIMIT :n) AS found"
             )
-            .bindparams(q=_tsquery(words), window=window)
-            .columns(ticket_id=db.Integer, document=db.Text)
-            .subquery("newest")
-        )
-        rank = -func.ts_rank(newest.c.document, func.to_tsquery("simple", _tsquery(words)))
-        return select(newest.c.ticket_id.label("ticket_id"), rank.label("rank")).subquery()
-    return (
-        text(
-            "SELECT rowid AS ticket_id, bm25(ticket_fts, 10.0, 1.0, 5.0) AS rank FROM ticket_fts "
-            "WHERE ticket_fts MATCH :q ORDER BY rowid DESC LIMIT :window"
-        )
-        .bindparams(q=_fts5_query(words), window=window)
-        .columns(ticket_id=db.Integer, rank=db.Float)
-        .subquery("matches")
-    )
+            q = _tsquery(self.words, self.prefix)
+        else:
+            sql = (
+                "SELECT count(*) FROM (SELECT rowid FROM ticket_fts "
+                "WHERE ticket_fts MATCH :q LIMIT :n)"
+            )
+            q = _fts5_query(self.words, self.prefix)
+        return db.session.execute(text(sql), {"q": q, "n": count}).scalar_one() >= count
 
+    def matching_ids(self) -> Subquery:
+        """A ``SELECT ticket_id, rank`` of the best of the newest ``SEARCH_RANK_WINDOW``
+        matches (lower rank is better). Join it with filters, order by ``rank``."""
+        window = current_app.config["SEARCH_RANK_WINDOW"]
+        if _is_postgres():
+            tsquery = _tsquery(self.words, self.prefix)
+            newest = (
+                text(
+                    "SELECT ticket_id, document FROM ticket_search "
+                    "WHERE document @@ to_tsquery('simple', :q) "
+                    "ORDER BY ticket_id DESC LIMIT :window"
+                )
+                .bindparams(q=tsquery, window=window)
+                .columns(ticket_id=db.Integer, document=db.Text)
+                .subquery("newest")
+            )
+            rank = -func.ts_rank(newest.c.document, func.to_tsquery("simple", tsquery))
+            return select(newest.c.ticket_id.label("ticket_id"), rank.label("rank")).subquery()
+        return (
+            text(
+                "SELECT rowid AS ticket_id, bm25(ticket_fts, 10.0, 1.0, 5.0) AS rank "
+                "FROM ticket_fts WHERE ticket_fts MATCH :q ORDER BY rowid DESC LIMIT :window"
+            )
+            .bindparams(q=_fts5_query(self.words, self.prefix), window=window)
+            .columns(ticket_id=db.Integer, rank=db.Float)
+            .subquery("matches")
+        )
 
-def highlights(query: str, ticket_ids: Sequence[int]) -> dict[int, SearchHit]:
-    """Highlighted subject and body excerpt for each of ``ticket_ids`` (the page shown)."""
-    words = terms(query)
-    if not words or not ticket_ids:
-        return {}
-    if _is_postgres():
-        options = f"StartSel={_START}, StopSel={_STOP}, MaxWords=25, MinWords=10, MaxFragments=2"
-        rows = db.session.execute(
-            text(
-                "SELECT ticket_id, ts_headline('simple', subject, q, :full) AS subject, "
-                "ts_headline('simple', body || ' ' || customer, q, :opts) AS snippet "
-                "FROM ticket_search, to_tsquery('simple', :q) AS q "
-                "WHERE ticket_id = ANY(:ids)"
-            ),
-            {
-                "q": _tsquery(words),
-                "ids": list(ticket_ids),
-                "opts": options,
-                "full": f"StartSel={_START}, StopSel={_STOP}, HighlightAll=true",
-            },
-        )
-    else:
-        id_list = ",".join(str(int(i)) for i in ticket_ids)
-        rows = db.session.execute(
-            text(
-                f"SELECT rowid AS ticket_id, "
-                f"highlight(ticket_fts, 0, '{_START}', '{_STOP}') AS subject, "
-                f"snippet(ticket_fts, -1, '{_START}', '{_STOP}', '…', 24) AS snippet "
-                f"FROM ticket_fts WHERE ticket_fts MATCH :q AND rowid IN ({id_list})"
-            ),
-            {"q": _fts5_query(words)},
-        )
-    return {
-        row.ticket_id: SearchHit(row.ticket_id, _marked(row.subject), _marked(row.snippet))
-        for row in rows
-    }
+    def highlights(self, ticket_ids: Sequence[int]) -> dict[int, SearchHit]:
+        """Highlighted subject and body excerpt for each of ``ticket_ids`` (the page shown)."""
+        if not ticket_ids:
+            return {}
+        if _is_postgres():
+            options = (
+                f"StartSel={_START}, StopSel={_STOP}, MaxWords=25, MinWords=10, MaxFragments=2"
+            )
+            rows = db.session.execute(
+                text(
+                    "SELECT ticket_id, ts_headline('simple', subject, q, :full) AS subject, "
+                    "ts_headline('simple', body || ' ' || customer, q, :opts) AS snippet "
+                    "FROM ticket_search, to_tsquery('simple', :q) AS q "
+                    "WHERE ticket_id = ANY(:ids)"
+                ),
+                {
+                    "q": _tsquery(self.words, self.prefix),
+                    "ids": list(ticket_ids),
+                    "opts": options,
+                    "full": f"StartSel={_START}, StopSel={_STOP}, HighlightAll=true",
+                },
+            )
+        else:
+            # One MATCH over the page's rowid range; "+rowid IN" filters without making
+            # SQLite run the MATCH once per id.
+            id_list = ",".join(str(int(i)) for i in ticket_ids)
+            rows = db.session.execute(
+                text(
+                    f"SELECT rowid AS ticket_id, "
+                    f"highlight(ticket_fts, 0, '{_START}', '{_STOP}') AS subject, "
+                    f"snippet(ticket_fts, -1, '{_START}', '{_STOP}', '…', 24) AS snippet "
+                    f"FROM ticket_fts WHERE ticket_fts MATCH :q "
+                    f"AND rowid BETWEEN :low AND :high AND +rowid IN ({id_list})"
+                ),
+                {
+                    "q": _fts5_query(self.words, self.prefix),
+                    "low": min(ticket_ids),
+                    "high": max(ticket_ids),
+                },
+            )
+        return {
+            row.ticket_id: SearchHit(row.ticket_id, _marked(row.subject), _marked(row.snippet))
+            for row in rows
+        }
 
 
 def _marked(value: str | None) -> Markup:
