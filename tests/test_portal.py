@@ -501,3 +501,22 @@ def test_attachment_over_the_size_limit_is_413_and_creates_nothing(
     assert "big.txt" in page and 'id="f-attachments-error"' in page
     assert "Broken lamp" in page  # what they typed is kept
     assert nothing_created() and attachments_on_disk(app) == []
+
+
+def test_a_client_that_never_follows_the_redirect_keeps_a_small_cookie(app_config, app, client):
+    app.config["PORTAL_RATE_LIMIT"] = "1000/60"
+    for number in range(40):
+        response = post_form(
+            client,
+            "/",
+            {
+                "name": "Bot",
+                "email": "bot@example.com",
+                "kind": "support",
+                "subject": f"Post {number}",
+                "body": "Hello",
+            },
+        )
+        assert response.status_code == 303
+    cookie = client.get_cookie("session")
+    assert cookie is not None and len(cookie.value) < 1000

@@ -19,6 +19,7 @@ from flask import (
     render_template,
     request,
     send_file,
+    session,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -57,6 +58,13 @@ def _guard_post() -> None:
                 "and send the form again."
             ),
         )
+
+
+def _notify(message: str) -> None:
+    """Show ``message`` on the next page, replacing any not yet shown: a client that never
+    follows the redirect must not grow its session cookie with every post."""
+    session.pop("_flashes", None)
+    flash(message, "info")
 
 
 def _uploads() -> list[attachments.Upload]:
@@ -134,14 +142,13 @@ def new_request() -> ResponseReturnValue:
     except ValidationError as exc:
         return _request_form(values, _form_errors(exc.errors), exc.status_code)
     link = url_for("portal.status", token=tokens.ticket_link_token(ticket), _external=True)
-    flash(
+    _notify(
         _(
             "Thank you. Your request has the reference %(reference)s. Keep this page's link "
             "(bookmark or copy it): it is the only way to follow your request and reply. %(link)s",
             reference=ticket.reference,
             link=link,
-        ),
-        "info",
+        )
     )
     return redirect(link, 303)
 
@@ -201,7 +208,7 @@ def reply(token: str) -> ResponseReturnValue:
         )
     except ValidationError as exc:
         return _status_page(token, linked, reply=body, errors=exc.errors, status=exc.status_code)
-    flash(_("Thank you. Your reply was added."), "info")
+    _notify(_("Thank you. Your reply was added."))
     return redirect(url_for("portal.status", token=token), 303)
 
 
