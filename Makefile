@@ -8,7 +8,7 @@ HOST    ?= 127.0.0.1
 PORT    ?= 5000
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: setup run test test-sqlite test-postgresql lint format bench browser clean
+.PHONY: setup run test test-sqlite test-postgresql lint format bench bench-smoke browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,9 @@ test: lint test-sqlite test-postgresql
 
 bench: setup
 	$(BIN)/python benchmarks/bench_http.py
+
+bench-smoke: setup
+	$(BIN)/python benchmarks/bench_http.py --smoke
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
