@@ -23,6 +23,7 @@ from helpdesk.core.models import (
     UTCDateTime,
     utcnow,
 )
+from helpdesk.core.outbox import ChannelUnavailable, Delivery, DeliveryRefused, enqueue
 from helpdesk.core.pricing import price_policy
 from helpdesk.core.ratelimit import RateLimited
 from helpdesk.core.views.api import api_auth_required
@@ -33,8 +34,11 @@ hookimpl = pluggy.HookimplMarker("helpdesk")
 
 __all__ = [
     "Agent",
+    "ChannelUnavailable",
     "Conflict",
     "Customer",
+    "Delivery",
+    "DeliveryRefused",
     "HelpdeskError",
     "Message",
     "NotFound",
@@ -50,6 +54,7 @@ __all__ = [
     "commit",
     "create_app",
     "db",
+    "enqueue",
     "hookimpl",
     "login_required",
     "price_policy",

@@ -60,6 +60,22 @@ def helpdesk_order_recorded(order: Any) -> None:
     """
 
 
+@hookspec
+def helpdesk_outbox_senders() -> dict[str, Any] | None:
+    """Decision, each worker round: deliverers for outbox channels besides ``"mail"``.
+
+    Return ``{channel: deliver}``. The worker claims due items of those channels (queued with
+    ``helpdesk.enqueue``) and calls ``deliver(delivery)`` for each, outside any transaction:
+    ``delivery`` has ``id``, ``channel``, ``payload``, ``attempts`` (tries before this one),
+    ``last_try`` and ``ticket_id``. Returning means sent. Raise ``helpdesk.DeliveryRefused`` for
+    a permanent refusal (the item is dead at once), ``helpdesk.ChannelUnavailable`` when the
+    service is away (the rest of the channel's batch waits too); any other exception is a
+    temporary failure of this item, retried with backoff until ``OUTBOX_MAX_ATTEMPTS``. Items of
+    a channel nobody delivers (its plugin disabled) stay pending. The first deliverer for a
+    channel wins.
+    """
+
+
 # --- start-up: called once per app instance, for every installed plugin ------------------------
 # A disabled plugin's blueprints and commands are still registered (so enabling it needs no
 # restart) but answer 404 / are hidden while it is disabled.

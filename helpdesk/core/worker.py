@@ -1,9 +1,11 @@
-"""The outbox worker: delivers what the services put in the ``outbox`` table.
+"""The outbox worker: delivers what the services and plugins put in the ``outbox`` table:
+mail itself, over SMTP, and every other channel (SMS, ...) through the deliverer a plugin gives
+with ``helpdesk_outbox_senders``.
 
 A round claims due rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a ``BEGIN IMMEDIATE``
 write transaction on SQLite) by setting ``claimed_until`` and committing, so several workers
-never take the same row. It then sends them outside any transaction over one SMTP connection,
-and records each outcome: sent, retried later (exponential backoff), or dead after
+never take the same row. It then sends them outside any transaction (all mail over one SMTP
+connection), and records each outcome: sent, retried later (exponential backoff), or dead after
 ``OUTBOX_MAX_ATTEMPTS``. A worker that dies between sending and recording leaves its rows
 claimed until the claim runs out; they are then sent again with the same Message-ID
 (at least once, and a duplicate is recognisable).
@@ -32,7 +34,9 @@ from sqlalchemy.orm import Session
 
 from helpdesk.cli import _clear_errors
 from helpdesk.core.models import OutboxItem, utcnow
+from helpdesk.core.outbox import ChannelUnavailable, Deliverer, Delivery, DeliveryRefused
 from helpdesk.extensions import db, write_intent
+from helpdesk.plugins import call_each, current_plugins
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +55,7 @@ ITEM_ERRORS = (
 
 @dataclass
 class Summary:
-    """What a run did: mails sent, mails to retry later, mails given up on."""
+    """What a run did: items sent, items to retry later, items given up on."""
 
     sent: int = 0
     retried: int = 0
@@ -72,8 +76,21 @@ class Summary:
 @dataclass(frozen=True)
 class _Claimed:
     id: int
+    channel: str
     payload: dict[str, Any]
     attempts: int
+    ticket_id: int | None
+
+
+@dataclass
+class Outcomes:
+    """How each claimed item's try went: ``errors[id]`` is ``None`` when it was sent;
+    ``refused`` holds the ids refused for good; ``unavailable`` the channels that were away,
+    with the error that said so."""
+
+    errors: dict[int, str | None]
+    refused: set[int]
+    unavailable: dict[str, str]
 
 
 class _TimedConnection(Connection):
@@ -101,12 +118,38 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), longest))
 
 
-def claim(session: Session, batch: int, now: datetime) -> list[_Claimed]:
-    """Take up to ``batch`` due mails for this worker until ``WORKER_CLAIM_SECONDS`` from now."""
+def deliverers() -> dict[str, Deliverer]:
+    """The enabled plugins' deliverers by channel (the first for a channel wins). The plugins'
+    states are read again, so enabling or disabling one reaches a running worker."""
+    session = db.session()
+    was_open = session.in_transaction()
+    current_plugins().refresh()
+    if not was_open and session.in_transaction():
+        session.commit()  # end the read at once: a long-lived one would pin SQLite's WAL
+    found: dict[str, Deliverer] = {}
+    for senders in call_each("helpdesk_outbox_senders"):
+        for channel, deliver in senders.items():
+            if channel != "mail":
+                found.setdefault(channel, deliver)
+    return found
+
+
+def claim(
+    session: Session, batch: int, now: datetime, channels: list[str] | None = None
+) -> list[_Claimed]:
+    """Take up to ``batch`` due items of ``channels`` (default: mail only) for this worker
+    until ``WORKER_CLAIM_SECONDS`` from now."""
+    columns = (
+        OutboxItem.id,
+        OutboxItem.channel,
+        OutboxItem.payload,
+        OutboxItem.attempts,
+        OutboxItem.ticket_id,
+    )
     due = (
-        select(OutboxItem.id, OutboxItem.payload, OutboxItem.attempts)
+        select(*columns)
         .where(
-            OutboxItem.channel == "mail",
+            OutboxItem.channel.in_(channels or ["mail"]),
             OutboxItem.status == "pending",
             OutboxItem.next_attempt_at <= now,
             or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now),
@@ -127,10 +170,44 @@ def claim(session: Session, batch: int, now: datetime) -> list[_Claimed]:
     return rows
 
 
-def send(items: list[_Claimed]) -> tuple[dict[int, str | None], bool]:
-    """Send ``items`` over one SMTP connection. Returns each item's error (``None``: sent)
-    and whether the connection itself failed (the server is away: try no more now)."""
-    outcomes: dict[int, str | None] = {}
+def send(items: list[_Claimed], senders: dict[str, Deliverer] | None = None) -> Outcomes:
+    """Send ``items``: mail over one SMTP connection, other channels through their deliverer."""
+    outcomes = Outcomes(errors={}, refused=set(), unavailable={})
+    mail = [item for item in items if item.channel == "mail"]
+    if mail and send_mail(mail, outcomes.errors):
+        outcomes.unavailable["mail"] = outcomes.errors[mail[-1].id] or ""
+    max_attempts = current_app.config["OUTBOX_MAX_ATTEMPTS"]
+    for channel, deliver in (senders or {}).items():
+        for item in (item for item in items if item.channel == channel):
+            if channel in outcomes.unavailable:
+                outcomes.errors[item.id] = outcomes.unavailable[channel]
+                continue
+            delivery = Delivery(
+                id=item.id,
+                channel=channel,
+                payload=item.payload,
+                attempts=item.attempts,
+                last_try=item.attempts + 1 >= max_attempts,
+                ticket_id=item.ticket_id,
+            )
+            try:
+                deliver(delivery)
+            except DeliveryRefused as exc:
+                outcomes.errors[item.id] = str(exc)[:MAX_ERROR_LENGTH] or "refused"
+                outcomes.refused.add(item.id)
+            except ChannelUnavailable as exc:
+                outcomes.errors[item.id] = outcomes.unavailable[channel] = _describe(exc)
+            except Exception as exc:  # a deliverer's bug must not stop the other items
+                log.exception("outbox %s deliverer failed on item %s", channel, item.id)
+                outcomes.errors[item.id] = _describe(exc)
+            else:
+                outcomes.errors[item.id] = None
+    return outcomes
+
+
+def send_mail(items: list[_Claimed], outcomes: dict[int, str | None]) -> bool:
+    """Send mail ``items`` over one SMTP connection, setting each one's error (``None``: sent)
+    in ``outcomes``. Returns whether the connection itself failed (the server is away)."""
     try:
         with _TimedConnection(current_app.extensions["mail"]) as connection:
             for item in items:
@@ -144,8 +221,8 @@ def send(items: list[_Claimed]) -> tuple[dict[int, str | None], bool]:
         error = _describe(exc)
         for item in items:
             outcomes.setdefault(item.id, error)
-        return outcomes, True
-    return outcomes, False
+        return True
+    return False
 
 
 def _send_one(connection: Connection, payload: dict[str, Any]) -> None:
@@ -161,13 +238,11 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
 
 
-def record(
-    session: Session, items: list[_Claimed], outcomes: dict[int, str | None], now: datetime
-) -> Summary:
+def record(session: Session, items: list[_Claimed], outcomes: Outcomes, now: datetime) -> Summary:
     """Mark each item sent, to retry after its backoff, or dead; release the claims."""
     summary = Summary()
     max_attempts = current_app.config["OUTBOX_MAX_ATTEMPTS"]
-    sent = [item.id for item in items if outcomes[item.id] is None]
+    sent = [item.id for item in items if outcomes.errors[item.id] is None]
     with write_intent(), session.begin():
         if sent:
             session.execute(
@@ -183,7 +258,7 @@ def record(
             )
             summary.sent = len(sent)
         for item in items:
-            error = outcomes[item.id]
+            error = outcomes.errors[item.id]
             if error is None:
                 continue
             attempts = item.attempts + 1
@@ -192,7 +267,7 @@ def record(
                 "claimed_until": None,
                 "last_error": error,
             }
-            if attempts >= max_attempts:
+            if attempts >= max_attempts or item.id in outcomes.refused:
                 values["status"] = "dead"
                 summary.dead += 1
             else:
@@ -204,24 +279,27 @@ def record(
 
 def deliver_batch(batch: int, *, now: datetime | None = None) -> tuple[Summary, bool]:
     """Claim, send and record one batch. Returns its summary and whether to go on now
-    (a full batch went out and the SMTP server answered)."""
+    (a full batch went out and every channel's service answered)."""
     now = now or utcnow()
+    senders = deliverers()
     with Session(db.engine, expire_on_commit=False) as session:
-        items = claim(session, batch, now)
+        items = claim(session, batch, now, ["mail", *senders])
         if not items:
             return Summary(), False
-        outcomes, server_failed = send(items)
+        outcomes = send(items, senders)
         summary = record(session, items, outcomes, now)
-    if server_failed:
-        log.warning("SMTP server unusable (%s); mails wait for their retry", outcomes[items[-1].id])
-    return summary, len(items) == batch and not server_failed
+    for channel, error in outcomes.unavailable.items():
+        log.warning(
+            "outbox channel %s unavailable (%s); its items wait for their retry", channel, error
+        )
+    return summary, len(items) == batch and not outcomes.unavailable
 
 
 def deliver_due(
     *, batch: int | None = None, now: datetime | None = None, stop: threading.Event | None = None
 ) -> Summary:
-    """Send every mail due now, batch after batch, until none is left (or ``stop`` is set,
-    or the SMTP server is away)."""
+    """Deliver every item due now, batch after batch, until none is left (or ``stop`` is set,
+    or a channel's service is away)."""
     batch = batch or current_app.config["WORKER_BATCH_SIZE"]
     summary = Summary()
     go_on = True
@@ -238,7 +316,7 @@ def run(
     poll_seconds: float | None = None,
     report: Callable[[Summary], None] | None = None,
 ) -> Summary:
-    """Deliver due mail until ``stop`` is set, looking again every ``poll_seconds`` when idle.
+    """Deliver due items until ``stop`` is set, looking again every ``poll_seconds`` when idle.
     A database that is away is waited for, not fatal. ``report(summary)`` hears of each round
     that did something."""
     poll = current_app.config["WORKER_POLL_SECONDS"] if poll_seconds is None else poll_seconds
@@ -276,14 +354,15 @@ def _summary_line(summary: Summary) -> str:
 
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Send what is due now, print a summary and exit.")
-@click.option("--batch", type=click.IntRange(1, 10_000), help="Mails per SMTP connection.")
+@click.option("--batch", type=click.IntRange(1, 10_000), help="Items claimed per round.")
 @click.option(
     "--poll-seconds", type=click.FloatRange(0.01, 3600), help="Pause between rounds when idle."
 )
 @with_appcontext
 @_clear_errors
 def worker_command(once: bool, batch: int | None, poll_seconds: float | None) -> None:
-    """Deliver the outbox's mail (retries with backoff; several workers may run at once)."""
+    """Deliver the outbox: mail, and the channels plugins add (retries with backoff; several
+    workers may run at once)."""
     if once:
         started = time.perf_counter()
         summary = deliver_due(batch=batch)

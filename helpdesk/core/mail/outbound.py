@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from helpdesk.core.errors import Conflict, NotFound
 from helpdesk.core.mail import compose
 from helpdesk.core.models import Agent, Message, OutboxItem, Ticket, utcnow
+from helpdesk.core.outbox import enqueue
 from helpdesk.extensions import db
 
 OUTBOX_STATUSES = ("pending", "dead", "sent")
@@ -34,17 +35,7 @@ def queue_mail(payload: dict[str, Any], *, ticket_id: int | None) -> OutboxItem:
     Its Message-ID is the row's ``dedupe_key``: the same mail is never queued twice, and a
     mail sent again after a crash carries the same Message-ID, so it is recognisable.
     """
-    item = OutboxItem(
-        channel="mail",
-        dedupe_key=payload["message_id"],
-        payload=payload,
-        status="pending",
-        attempts=0,
-        next_attempt_at=utcnow(),
-        ticket_id=ticket_id,
-    )
-    db.session.add(item)
-    return item
+    return enqueue("mail", payload, dedupe_key=payload["message_id"], ticket_id=ticket_id)
 
 
 def ticket_opened(ticket: Ticket, *, opened_by: Agent | None, acknowledge: bool = True) -> None:
