@@ -303,6 +303,38 @@ def test_team_create_rename_and_member_counts(admin_client, agent, team):
     assert fresh(Team, team.id).name == "Help"
 
 
+def test_team_lead_is_chosen_changed_and_cleared(admin_client, agent, team):
+    page = text(admin_client.get("/admin/teams"))
+    assert f'<option value="{agent.id}">{agent.name}</option>' in page
+    saved = post_form(
+        admin_client,
+        f"/admin/teams/{team.id}",
+        {"name": "Support", "lead": str(agent.id)},
+        page="/admin/teams",
+    )
+    assert saved.status_code == 303 and fresh(Team, team.id).lead_id == agent.id
+    assert f'<option value="{agent.id}" selected>' in text(admin_client.get("/admin/teams"))
+    post_form(admin_client, f"/admin/teams/{team.id}", {"name": "Support", "lead": ""})
+    assert fresh(Team, team.id).lead_id is None
+
+
+@pytest.mark.parametrize("lead", ["999", "abc", "9" * 40, "-1"])
+def test_a_team_lead_must_be_an_active_agent(admin_client, agent, team, lead):
+    post_form(admin_client, f"/admin/teams/{team.id}", {"name": "Support", "lead": str(agent.id)})
+    response = post_form(admin_client, f"/admin/teams/{team.id}", {"name": "Renamed", "lead": lead})
+    assert response.status_code == 422 and "choose an active agent" in text(response)
+    assert (fresh(Team, team.id).name, fresh(Team, team.id).lead_id) == ("Support", agent.id)
+
+
+def test_a_deactivated_agent_cannot_become_lead(admin_client, agent, team):
+    agent.active = False
+    db.session.commit()
+    response = post_form(
+        admin_client, f"/admin/teams/{team.id}", {"name": "Support", "lead": str(agent.id)}
+    )
+    assert response.status_code == 422 and fresh(Team, team.id).lead_id is None
+
+
 @pytest.mark.parametrize("name", ["Complaints", "", "   ", "T" * 101])
 def test_bad_team_names_are_422(admin_client, team, name):
     create_team("Complaints")

@@ -179,12 +179,15 @@ def create_team(name: str) -> Team:
     return team
 
 
-def rename_team(team: Team, name: str) -> Team:
-    """Give a team a new name."""
+def update_team(team: Team, name: str, lead_id: int | None) -> Team:
+    """Give a team a new name and lead (``None``: no lead; the lead must be an active agent)."""
     name = clean_text(name, "name", max_length=100)
     other = db.session.scalar(select(Team).where(Team.name == name, Team.id != team.id))
     if other is not None:
         raise ValidationError({"name": "a team with this name already exists"})
-    team.name = name
+    lead = None if lead_id is None else db.session.get(Agent, lead_id)
+    if lead_id is not None and (lead is None or not lead.active):
+        raise ValidationError({"lead": "choose an active agent"})
+    team.name, team.lead = name, lead
     db.session.commit()
     return team

@@ -76,11 +76,14 @@ class Team(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
+    # Who answers for the team (alerts about its work go to them); any active agent.
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     agents: Mapped[list[Agent]] = relationship(
         secondary=agent_teams, back_populates="teams", order_by="Agent.name"
     )
+    lead: Mapped[Agent | None] = relationship(foreign_keys=[lead_id])
 
 
 class Agent(UserMixin, db.Model):

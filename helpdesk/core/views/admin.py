@@ -172,6 +172,7 @@ def _teams_page(**context):
         "admin/teams.html",
         teams=accounts.list_teams(),
         member_counts=accounts.team_member_counts(),
+        agents=[agent for agent in accounts.list_agents() if agent.active],
         **context,
     )
 
@@ -193,15 +194,18 @@ def teams():
 
 @bp.route(f"/admin/teams/<int(max={MAX_ID}):team_id>", methods=["POST"])
 def team(team_id: int):
-    """Rename a team."""
+    """Rename a team and choose its lead."""
     team = _get_or_404(Team, team_id)
-    name = request.form.get("name", "")
+    name, lead = request.form.get("name", ""), request.form.get("lead", "")
     try:
-        accounts.rename_team(team, name)
+        lead_id = _form_id(lead) if lead else None
+        if lead and lead_id is None:
+            raise ValidationError({"lead": _("choose an active agent")})
+        accounts.update_team(team, name, lead_id)
     except ValidationError as exc:
         db.session.rollback()
         return _teams_page(rename_id=team_id, rename_value=name, errors=exc.errors), 422
-    flash(_("Team renamed."), "info")
+    flash(_("Team saved."), "info")
     return redirect(url_for("admin.teams"), 303)
 
 
