@@ -23,6 +23,8 @@ from helpdesk.core.models import (
     UTCDateTime,
     utcnow,
 )
+from helpdesk.core.money import ExactDecimal
+from helpdesk.core.orders import clean_currency, currency_places, in_currency_units, parse_amount
 from helpdesk.core.outbox import ChannelUnavailable, Delivery, DeliveryRefused, enqueue
 from helpdesk.core.pricing import price_policy
 from helpdesk.core.ratelimit import RateLimited
@@ -39,6 +41,7 @@ __all__ = [
     "Customer",
     "Delivery",
     "DeliveryRefused",
+    "ExactDecimal",
     "HelpdeskError",
     "Message",
     "NotFound",
@@ -51,12 +54,16 @@ __all__ = [
     "ValidationError",
     "admin_required",
     "api_auth_required",
+    "clean_currency",
     "commit",
     "create_app",
+    "currency_places",
     "db",
     "enqueue",
     "hookimpl",
+    "in_currency_units",
     "login_required",
+    "parse_amount",
     "price_policy",
     "queue_event",
     "utcnow",
