@@ -24,10 +24,12 @@ def helpdesk_ticket_defaults(customer: Any, ticket_data: dict[str, Any]) -> dict
     """Decision, before a ticket is created: values to use where the caller gave none.
 
     ``ticket_data`` holds what is known so far (``subject``, ``kind``, ``priority``,
-    ``due_at``, ``team_id``). Return a dict with any of ``priority`` (one of low, normal,
-    high, urgent), ``due_at`` (an aware ``datetime``) and ``team_id``, or ``None``. Results are
-    merged: the highest priority and the earliest due date win; the first ``team_id`` wins.
-    A priority given explicitly by the caller is never lowered.
+    ``due_at``, ``team_id``, ``assignee_id``). Return a dict with any of ``priority`` (one of
+    low, normal, high, urgent), ``due_at`` (an aware ``datetime``), ``team_id`` and
+    ``assignee_id`` (an agent's id), or ``None``. Results are merged: the highest priority and
+    the earliest due date win; the first ``team_id`` and the first ``assignee_id`` win. A
+    priority given explicitly by the caller is never lowered; a team or assignee the caller
+    chose is kept; a proposed agent who is no longer active is ignored.
     """
 
 

@@ -14,8 +14,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from helpdesk import create_app, utcnow
+from helpdesk import ValidationError, create_app, utcnow
 from helpdesk.core import customers, services
+from helpdesk.core.accounts import create_agent
 from helpdesk.core.models import Customer, Team, Ticket
 from helpdesk.extensions import db
 from helpdesk.plugins import current_plugins
@@ -69,7 +70,7 @@ def test_migration_seeds_the_usual_four_with_their_rules(tmp_path: Path):
     fresh = create_app({"TESTING": True, "DATABASE_URL": url, "SECRET_KEY": "x"})
     with fresh.app_context():
         targets = current_plugins().upgrade()
-        assert "categories_0001" in targets
+        assert "categories_0002" in targets
         rows = {c.name: c for c in service.list_categories()}
         assert list(rows) == ["Ordinary", "VIP", "Problematic", "Employee"]
         assert (rows["VIP"].priority, rows["VIP"].first_response_hours) == ("high", 1)
@@ -332,6 +333,31 @@ def test_ordinary_ticket_keeps_normal_priority_and_category_team_is_applied(
     customer_in("Problematic", "p@example.com")
     routed = services.open_ticket(subject="Hi", body="Hello", customer_email="p@example.com")
     assert routed.team_id == team.id
+
+
+def test_category_assigns_new_tickets_to_its_agent_while_active(app: Flask, cats, agent):
+    service.update_category(cats["VIP"], {"assignee_id": agent.id})
+    customer_in("VIP", "v@example.com")
+    ticket = services.open_ticket(subject="Hi", body="Hello", customer_email="v@example.com")
+    assert ticket.assignee_id == agent.id
+    other = create_agent(email="other@example.com", name="Other")
+    chosen = services.open_ticket(
+        subject="Hi", body="Again", customer_email="v@example.com", assignee=other
+    )
+    assert chosen.assignee_id == other.id  # the caller's choice is kept
+    agent.active = False
+    db.session.commit()
+    later = services.open_ticket(subject="Hi", body="Later", customer_email="v@example.com")
+    assert later.assignee_id is None  # an agent who left takes nothing
+
+
+@pytest.mark.parametrize("value", ["999999", "abc", "-1", "1.5"])
+def test_category_assignee_must_be_an_active_agent(app: Flask, cats, value):
+    with pytest.raises(ValidationError) as caught:
+        service.update_category(cats["VIP"], {"assignee_id": value})
+    assert "assignee_id" in caught.value.errors
+    db.session.rollback()
+    assert db.session.get(Category, cats["VIP"].id).assignee_id is None
 
 
 @pytest.mark.hooks("helpdesk_price_policy")

@@ -83,9 +83,16 @@ def _plugin_defaults(customer: Customer, data: dict[str, Any]) -> dict[str, Any]
         due = proposal.get("due_at")
         if isinstance(due, datetime) and due.tzinfo and due < merged.get("due_at", data["due_at"]):
             merged["due_at"] = due
-        if "team_id" not in merged and isinstance(proposal.get("team_id"), int):
-            merged["team_id"] = proposal["team_id"]
+        for field in ("team_id", "assignee_id"):
+            if field not in merged and isinstance(proposal.get(field), int):
+                merged[field] = proposal[field]
     return merged
+
+
+def _proposed_assignee(agent_id: int | None) -> Agent | None:
+    """The agent a plugin proposed, if they can still take tickets (else nobody)."""
+    agent = db.session.get(Agent, agent_id) if agent_id else None
+    return agent if agent is not None and agent.active else None
 
 
 def _agent(agent_or_email: Agent | str | None, field: str = "assignee") -> Agent | None:
@@ -240,6 +247,7 @@ def open_ticket(
         "priority": chosen_priority,
         "due_at": due_at_for(chosen_priority, now),
         "team_id": clean["team"].id if clean["team"] else None,
+        "assignee_id": clean["assignee"].id if clean["assignee"] else None,
     }
     proposals = _plugin_defaults(customer, data)
     if "priority" in proposals:
@@ -248,6 +256,10 @@ def open_ticket(
     data["due_at"] = min(data["due_at"], proposals.get("due_at", data["due_at"]))
     if data["team_id"] is None and proposals.get("team_id"):
         data["team_id"] = _team(proposals["team_id"]).id
+    if data["assignee_id"] is None and (
+        proposed := _proposed_assignee(proposals.get("assignee_id"))
+    ):
+        data["assignee_id"] = proposed.id
 
     ticket = Ticket(
         subject=data["subject"],
@@ -255,7 +267,7 @@ def open_ticket(
         priority=data["priority"],
         due_at=data["due_at"],
         team_id=data["team_id"],
-        assignee_id=clean["assignee"].id if clean["assignee"] else None,
+        assignee_id=data["assignee_id"],
         customer=customer,
         status="new",
         source=source,

@@ -78,6 +78,8 @@ def helpdesk_ticket_defaults(customer, ticket_data) -> dict[str, Any] | None:
         proposal["due_at"] = utcnow() + timedelta(hours=category.first_response_hours)
     if category.team_id:
         proposal["team_id"] = category.team_id
+    if category.assignee_id:
+        proposal["assignee_id"] = category.assignee_id
     return proposal or None
 
 

@@ -28,6 +28,7 @@ def category_json(category: Category) -> dict[str, Any]:
         "priority": category.priority or None,
         "first_response_hours": category.first_response_hours,
         "team_id": category.team_id,
+        "assignee_id": category.assignee_id,
         "discount_percent": str(category.discount_percent),
         "prepayment_required": category.prepayment_required,
         "warning": category.warning,

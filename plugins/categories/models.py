@@ -30,6 +30,8 @@ class Category(db.Model):
     priority: Mapped[str] = mapped_column(String(16), default="")  # "", high, urgent
     first_response_hours: Mapped[int | None] = mapped_column(Integer)
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    # An agent who takes this category's new tickets (while active).
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     discount_percent: Mapped[Decimal] = mapped_column(Numeric(5, 2), default=Decimal(0))
     prepayment_required: Mapped[bool] = mapped_column(Boolean, default=False)
     warning: Mapped[str] = mapped_column(Text, default="")

@@ -49,6 +49,7 @@ CATEGORY = {
         "priority": {"enum": ["high", "urgent", None]},
         "first_response_hours": {"type": ["integer", "null"]},
         "team_id": {"type": ["integer", "null"]},
+        "assignee_id": {"type": ["integer", "null"]},
         "discount_percent": DECIMAL,
         "prepayment_required": {"type": "boolean"},
         "warning": TEXT,

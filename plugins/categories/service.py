@@ -27,18 +27,6 @@ MAX_WARNING = 2000
 MAX_REASON = 1000
 MAX_HOURS = 24 * 365
 HUNDRED = Decimal(100)
-RULE_FIELDS = (
-    "name",
-    "color",
-    "position",
-    "priority",
-    "first_response_hours",
-    "team_id",
-    "discount_percent",
-    "prepayment_required",
-    "warning",
-    "retired",
-)
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -166,6 +154,14 @@ def _clean_team(value: Any) -> int | None:
     return team_id
 
 
+def _clean_assignee(value: Any) -> int | None:
+    agent_id = _whole(value, "assignee_id", 1, 2**31 - 1)
+    agent = db.session.get(Agent, agent_id) if agent_id is not None else None
+    if agent_id is not None and (agent is None or not agent.active):
+        raise ValidationError({"assignee_id": "no such active agent"})
+    return agent_id
+
+
 def _clean_text(value: Any, field: str, limit: int) -> str:
     text = str(value if value is not None else "").strip()
     if len(text) > limit:
@@ -182,6 +178,7 @@ def clean_rules(data: dict[str, Any]) -> dict[str, Any]:
         "priority": lambda v: _choice(v or "", "priority", PRIORITY_BUMPS),
         "first_response_hours": lambda v: _whole(v, "first_response_hours", 1, MAX_HOURS),
         "team_id": _clean_team,
+        "assignee_id": _clean_assignee,
         "discount_percent": clean_discount,
         "prepayment_required": lambda v: _flag(v, "prepayment_required"),
         "warning": lambda v: _clean_text(v, "warning", MAX_WARNING),

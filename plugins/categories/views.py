@@ -22,6 +22,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from helpdesk import (
+    Agent,
     Conflict,
     Customer,
     Team,
@@ -49,11 +50,13 @@ def _category(category_id: int) -> Category:
 def _admin_page(status: int = 200, **context):
     """The categories page, with a form's errors and input kept when given."""
     teams = db.session.scalars(select(Team).order_by(Team.name)).all()
+    agents = db.session.scalars(select(Agent).where(Agent.active).order_by(Agent.name)).all()
     page = render_template(
         "categories/admin.html",
         categories=service.list_categories(),
         usage=service.usage_counts(),
         teams=teams,
+        agents=agents,
         colors=COLORS,
         bumps=PRIORITY_BUMPS,
         default_name=current_app.config["CATEGORIES_DEFAULT"],
