@@ -163,11 +163,15 @@ def _free_port() -> int:
 
 
 @contextmanager
-def gunicorn(database_url: str, instance: Path, workers: int) -> Iterator[int]:
-    """Run the app under gunicorn on a free port until the block ends."""
+def gunicorn(
+    database_url: str, instance: Path, workers: int, extra_env: dict[str, str] | None = None
+) -> Iterator[int]:
+    """Run the app under gunicorn on a free port until the block ends (``extra_env``: more
+    settings, e.g. which plugins are enabled)."""
     port = _free_port()
     env = {
         **os.environ,
+        **(extra_env or {}),
         "HELPDESK_DATABASE_URL": database_url,
         "HELPDESK_SECRET_KEY": "benchmark-secret-key-not-for-production",
         "HELPDESK_INSTANCE_PATH": str(instance),
