@@ -28,8 +28,8 @@ import seed as seeding
 from sqlalchemy import text
 
 from helpdesk import create_app
+from helpdesk.core.mail.batch import MailBatch
 from helpdesk.core.mail.ids import make_message_id
-from helpdesk.core.mail.ingest import ingest
 from helpdesk.extensions import db, write_intent
 from helpdesk.plugins import current_plugins
 
@@ -109,14 +109,19 @@ def make_mails(url: str, count: int, work: Path) -> list[bytes]:
 
 
 def in_process(url: str, mails: list[bytes], work: Path) -> tuple[float, dict[str, int]]:
-    """Seconds to ingest ``mails`` in this process, and the outcomes."""
+    """Seconds to ingest ``mails`` in this process as ``fetch`` does (batches of
+    ``MAIL_FETCH_BATCH_SIZE`` in one transaction each), and the outcomes."""
     app = create_app(settings(url, work))
     outcomes: dict[str, int] = {}
     with app.app_context(), write_intent():
         started = time.perf_counter()
-        for raw in mails:
-            status = ingest(raw).status
-            outcomes[status] = outcomes.get(status, 0) + 1
+        with MailBatch(
+            max_mails=app.config["MAIL_FETCH_BATCH_SIZE"],
+            max_bytes=app.config["MAIL_FETCH_BATCH_BYTES"],
+        ) as batch:
+            for raw in mails:
+                status = batch.ingest(raw, lambda: None).status
+                outcomes[status] = outcomes.get(status, 0) + 1
         elapsed = time.perf_counter() - started
         db.engine.dispose()
     return elapsed, outcomes

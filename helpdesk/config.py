@@ -91,6 +91,10 @@ DEFAULTS: dict[str, Any] = {
     # CA certificates to trust for the IMAP server (default: the system's).
     "MAIL_IMAP_CA_FILE": None,
     "MAIL_IMAP_TIMEOUT": 60,
+    # `helpdesk mail fetch` commits this many mails (or this many bytes of them) at a time,
+    # each in its own savepoint; a mail leaves the mailbox only once its batch is committed.
+    "MAIL_FETCH_BATCH_SIZE": 200,
+    "MAIL_FETCH_BATCH_BYTES": 32 * 1024 * 1024,
     # Outgoing mail: the address links in mails are built on (never a request's Host header),
     # the subject tag ({id} is the ticket number), which automatic mails are sent, and how long
     # one SMTP conversation may stall (seconds).

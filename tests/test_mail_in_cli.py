@@ -143,23 +143,33 @@ def test_fetch_maildir_and_quarantine_cli(mail_app_ready, runner, tmp_path):
     assert missing.exit_code != 0 and "no mail #999999" in missing.output
 
 
-def test_fetch_maildir_keeps_mail_when_the_database_fails(mail_app_ready, runner, tmp_path):
+def test_fetch_maildir_keeps_mail_when_the_database_fails(
+    mail_app_ready, runner, tmp_path, monkeypatch
+):
     box = mailbox.Maildir(str(tmp_path / "Maildir"), create=True)
     box.add((SAMPLES / "greek_iso8859_7_qp.eml").read_bytes())
-    db.session.execute(db.text("DROP TABLE IF EXISTS nothing_here"))
-    from helpdesk.core.mail import fetch
+    box.add((SAMPLES / "gmail_alternative_utf8.eml").read_bytes())
+    from helpdesk.core.mail import batch
 
-    def failing(raw: bytes):
-        raise db.exc.OperationalError("INSERT", {}, Exception("database is locked"))
+    real_ingest = batch.ingest
+    calls = []
 
-    original = fetch.ingest
-    fetch.ingest = failing
-    try:
-        result = runner.invoke(args=["mail", "fetch", "--maildir", str(tmp_path / "Maildir")])
-    finally:
-        fetch.ingest = original
+    def failing_second(raw: bytes):
+        calls.append(raw)
+        if len(calls) == 2:
+            raise db.exc.OperationalError("INSERT", {}, Exception("database is locked"))
+        return real_ingest(raw)
+
+    monkeypatch.setattr(batch, "ingest", failing_second)
+    result = runner.invoke(args=["mail", "fetch", "--maildir", str(tmp_path / "Maildir")])
     assert result.exit_code != 0 and "remaining mail stays in the mailbox" in result.output
-    assert len(mailbox.Maildir(str(tmp_path / "Maildir"), create=False)) == 1
+    # The first mail's change was in the same (rolled back) batch: both stay, neither is kept.
+    assert len(mailbox.Maildir(str(tmp_path / "Maildir"), create=False)) == 2
+    assert count(Ticket) == 0 and count(Message) == 0
+    monkeypatch.setattr(batch, "ingest", real_ingest)
+    again = runner.invoke(args=["mail", "fetch", "--maildir", str(tmp_path / "Maildir")])
+    assert again.exit_code == 0 and "Done: 2 new tickets" in again.output
+    assert len(mailbox.Maildir(str(tmp_path / "Maildir"), create=False)) == 0
 
 
 # --- IMAP against a real Dovecot --------------------------------------------------------------

@@ -24,12 +24,13 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from helpdesk import enqueue, hookimpl
 from helpdesk.core import services
 from helpdesk.core.mail import compose, outbound
 from helpdesk.core.mail.ids import make_message_id, ticket_id_from_message_id
 from helpdesk.core.models import Customer, Message, OutboxItem, Ticket, utcnow
-from helpdesk.core.worker import Summary, backoff, claim, deliver_due, send
-from helpdesk.extensions import db
+from helpdesk.core.worker import Summary, backoff, claim, deliver_due, deliverers, send
+from helpdesk.extensions import db, write_intent
 from tests.conftest import post_form
 from tests.smtp import SmtpServer
 
@@ -456,6 +457,45 @@ def test_worker_once_prints_a_summary(app, client, runner, smtp):
     result = runner.invoke(args=["worker", "--once"])
     assert "Sent 0, retried 1, dead 0." in result.output
     assert runner.invoke(args=["worker", "--batch", "0"]).exit_code == 2
+
+
+class _PagerPlugin:
+    """A plugin with a channel of its own, so the worker's hook calls read plugin states."""
+
+    def __init__(self) -> None:
+        self.delivered: list[int] = []
+
+    @hookimpl
+    def helpdesk_outbox_senders(self):
+        return {"pager": lambda delivery: self.delivered.append(delivery.id)}
+
+
+class TestWorkerWithAChannelPlugin:
+    """``helpdesk worker --once`` writes under ``write_intent`` (SQLite: ``BEGIN IMMEDIATE``):
+    asking plugins for their deliverers must not leave a transaction holding the write lock
+    that claiming rows needs."""
+
+    plugin = _PagerPlugin()
+
+    @pytest.fixture
+    def app_plugins(self):
+        self.plugin.delivered.clear()
+        return [self.plugin]
+
+    def test_worker_once_sends_mail_and_plugin_items(self, app, client, runner, smtp):
+        web_ticket(client)
+        item = enqueue("pager", {"text": "hi"}, dedupe_key="pager-1")
+        db.session.commit()
+        result = runner.invoke(args=["worker", "--once"])
+        assert result.exit_code == 0, result.output
+        assert "Sent 2, retried 0, dead 0." in result.output
+        assert self.plugin.delivered == [item.id]
+        assert len(smtp.messages()) == 1
+
+    def test_asking_for_deliverers_ends_its_reads(self, app):
+        with app.app_context(), write_intent():
+            assert set(deliverers()) == {"pager"}
+            assert not db.session().in_transaction()
 
 
 def test_a_rolled_back_change_leaves_no_mail(app, agent, smtp, monkeypatch):

@@ -15,6 +15,7 @@ from helpdesk.extensions import db
 from helpdesk.plugins import call_each
 
 _KEY = "helpdesk_pending_events"
+HOLD_KEY = "helpdesk_hold_events"  # set in ``session.info`` by a batch that fires them itself
 
 
 def queue(hook_name: str, **kwargs: Any) -> None:
@@ -23,9 +24,24 @@ def queue(hook_name: str, **kwargs: Any) -> None:
 
 
 def commit() -> None:
-    """Commit the session, then fire the events queued during the transaction, in order."""
+    """Commit the session, then fire the events queued during the transaction, in order.
+
+    In a session marked with ``HOLD_KEY`` (a batch whose commits only release savepoints,
+    see ``helpdesk.core.mail.batch``) the events stay queued: the batch ``take``s them and
+    ``fire``s them once its own transaction is committed."""
     db.session.commit()
-    pending = db.session.info.pop(_KEY, [])
+    if db.session.info.get(HOLD_KEY):
+        return
+    fire(take())
+
+
+def take() -> list[tuple[str, dict[str, Any]]]:
+    """The events queued in the current session, removed from it."""
+    return db.session.info.pop(_KEY, [])
+
+
+def fire(pending: list[tuple[str, dict[str, Any]]]) -> None:
+    """Fire events ``take``n earlier, in order (after the change they announce committed)."""
     for hook_name, kwargs in pending:
         call_each(hook_name, **kwargs)
 

@@ -124,13 +124,16 @@ def deliverers() -> dict[str, Deliverer]:
     session = db.session()
     was_open = session.in_transaction()
     current_plugins().refresh()
-    if not was_open and session.in_transaction():
-        session.commit()  # end the read at once: a long-lived one would pin SQLite's WAL
     found: dict[str, Deliverer] = {}
     for senders in call_each("helpdesk_outbox_senders"):
         for channel, deliver in senders.items():
             if channel != "mail":
                 found.setdefault(channel, deliver)
+    if not was_open and session.in_transaction():
+        # End the reads at once (the hook call reads the plugins' states too): a long-lived
+        # one would pin SQLite's WAL, and under ``write_intent`` (the CLI) it holds the write
+        # lock that ``claim`` needs.
+        session.commit()
     return found
 
 

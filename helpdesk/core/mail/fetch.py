@@ -1,8 +1,9 @@
 """Pulling mail from a mailbox: IMAP (IMAPS or STARTTLS) or a local Maildir.
 
-Each message is ingested (its ticket change committed) before it is removed from the
-mailbox, so a crash or a database outage in the middle loses nothing: the next run takes the
-rest, and a message handled twice is recognised by its Message-ID.
+Messages are ingested in batches, one transaction per batch (see ``batch``), and each is
+removed from the mailbox only after the batch holding its ticket change committed, so a
+crash or a database outage in the middle loses nothing: the next run takes the rest, and a
+message handled twice is recognised by its Message-ID.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpdesk.core.mail.ingest import Outcome, ingest
+from flask import current_app
+
+from helpdesk.core.mail.batch import MailBatch
+from helpdesk.core.mail.ingest import Outcome
 
 Done = Callable[[], None]
 
@@ -120,15 +124,18 @@ def _quote(name: str) -> str:
 
 
 def run(source: MaildirSource | ImapSource, on_each: Callable[[], None] = lambda: None) -> Summary:
-    """Ingest every message of ``source``, removing each after its change is committed.
+    """Ingest every message of ``source`` a batch at a time (``MAIL_FETCH_BATCH_SIZE`` mails
+    or ``MAIL_FETCH_BATCH_BYTES``), removing each after its batch is committed.
 
-    A database error stops the run (the message stays in the mailbox for the next one);
-    mail that cannot be processed is quarantined and the run goes on.
+    A database error stops the run (the messages of the open batch stay in the mailbox for
+    the next one); mail that cannot be processed is quarantined and the run goes on.
     """
     summary = Summary()
-    for raw, done in source:
-        outcome = ingest(raw)
-        done()
-        summary.add(outcome)
-        on_each()
+    config = current_app.config
+    with MailBatch(
+        max_mails=config["MAIL_FETCH_BATCH_SIZE"], max_bytes=config["MAIL_FETCH_BATCH_BYTES"]
+    ) as batch:
+        for raw, done in source:
+            summary.add(batch.ingest(raw, done))
+            on_each()
     return summary

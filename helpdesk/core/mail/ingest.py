@@ -139,7 +139,8 @@ def _quarantine(raw: bytes, reason: str, mail: ParsedMail | None, detail: str = 
 
 
 def ingest(raw: bytes, *, trusted: bool = False) -> Outcome:
-    """Turn one received mail into a ticket change, committed before this returns.
+    """Turn one received mail into a ticket change, committed before this returns (inside a
+    ``batch.MailBatch``: its savepoint released, committed with the batch).
 
     ``trusted`` (an admin re-processing quarantined mail) skips the size and rate limits.
     Errors of the database itself propagate, so the caller can ask for the mail again later;

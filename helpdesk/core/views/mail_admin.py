@@ -1,13 +1,16 @@
-"""The mail quarantine page for admins, and the template helper that folds quoted history."""
+"""The mail quarantine page for admins, and the template helpers that fold quoted history and
+show a received mail's HTML."""
 
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup
 
 from helpdesk.core.errors import NotFound
 from helpdesk.core.mail import quarantine
+from helpdesk.core.mail.display import display_html
 from helpdesk.core.mail.fold import Folded, split_quoted
 from helpdesk.core.mail.ingest import reprocess
 from helpdesk.extensions import login_manager
@@ -19,6 +22,12 @@ bp = Blueprint("mail_admin", __name__)
 def _split_quoted(body: str) -> Folded:
     """``split_quoted`` for templates: the new part of a message and its folded history."""
     return split_quoted(body or "")
+
+
+@bp.app_template_global("mail_html")
+def _mail_html(markup: str | None) -> Markup:
+    """``display_html`` for templates: a received mail's HTML, cleaned again for display."""
+    return display_html(markup)
 
 
 @bp.before_request
