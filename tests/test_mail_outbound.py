@@ -229,6 +229,20 @@ def test_acknowledgements_only_for_customers_own_web_or_mail_tickets(app, agent,
     assert len(outbox()) == 1
 
 
+def test_acknowledgements_to_one_address_stop_at_the_rate_limit(app, smtp):
+    """An auto-responder that does not say so (no Auto-Submitted) answers every
+    acknowledgement with a new mail: the loop stops after MAIL_AUTO_REPLY_RATE_LIMIT."""
+    app.config["MAIL_AUTO_REPLY_RATE_LIMIT"] = "3/3600"
+    opened = {"body": "I am out of the office", "source": "email"}
+    for n in range(5):
+        services.open_ticket(subject=f"Away {n}", customer_email="Bot@Example.com", **opened)
+    services.open_ticket(subject="Human", customer_email="person@example.com", **opened)
+    acknowledged = [item.payload["to"][0][1] for item in outbox("acknowledgement")]
+    assert acknowledged.count("Bot@example.com") == 3  # the domain is case-folded
+    assert acknowledged.count("person@example.com") == 1
+    assert db.session.scalar(select(func.count(Ticket.id))) == 6  # every mail kept as a ticket
+
+
 def test_resolving_notifies_once_and_a_resolving_reply_says_it_itself(app, agent, smtp):
     app.config["MAIL_SEND_ACKNOWLEDGEMENT"] = False
     opened = {"customer_email": "c@example.com", "body": "Hello", "source": "web"}

@@ -13,7 +13,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from helpdesk.core.errors import Conflict, NotFound
-from helpdesk.core.mail import compose
+from helpdesk.core.mail import compose, loops
 from helpdesk.core.models import Agent, Message, OutboxItem, Ticket, utcnow
 from helpdesk.core.outbox import enqueue
 from helpdesk.extensions import db
@@ -51,6 +51,7 @@ def ticket_opened(ticket: Ticket, *, opened_by: Agent | None, acknowledge: bool 
         and ticket.source in ACKNOWLEDGED_SOURCES
         and current_app.config["MAIL_SEND_ACKNOWLEDGEMENT"]
         and _reachable(ticket)
+        and loops.may_answer_automatically(ticket.customer.email_key)
     ):
         queue_mail(compose.acknowledgement_mail(ticket), ticket_id=ticket.id)
 
