@@ -23,6 +23,7 @@ from helpdesk import ValidationError, create_app, hookimpl, hookspecs, price_pol
 from helpdesk.core import services
 from helpdesk.core.customers import register_customer
 from helpdesk.core.models import Customer, PluginState, StateVersion, Ticket
+from helpdesk.core.worker import deliver_due
 from helpdesk.extensions import db
 from helpdesk.plugins import current_plugins
 from tests.conftest import csrf_from, login, post_form
@@ -451,8 +452,11 @@ def test_a_plugin_raising_in_every_hook_breaks_nothing(
         "order_recorded",
     } <= set(good.heard)
     assert any(event.startswith("status ") for event in good.heard)
+    with good_app.app_context():
+        deliver_due()  # the worker asks the plugins for their outbox channels' deliverers
     assert "plugin 'Exploding' failed in helpdesk_ticket_panels" in caplog.text
     assert "plugin 'Exploding' failed in helpdesk_config_defaults" in caplog.text
+    assert "plugin 'Exploding' failed in helpdesk_outbox_senders" in caplog.text
 
 
 # --- per-plugin migrations ------------------------------------------------------------------
