@@ -73,15 +73,6 @@ class Summary:
         return self.sent + self.retried + self.dead
 
 
-@dataclass(frozen=True)
-class _Claimed:
-    id: int
-    channel: str
-    payload: dict[str, Any]
-    attempts: int
-    ticket_id: int | None
-
-
 @dataclass
 class Outcomes:
     """How each claimed item's try went: ``errors[id]`` is ``None`` when it was sent;
@@ -139,7 +130,7 @@ def deliverers() -> dict[str, Deliverer]:
 
 def claim(
     session: Session, batch: int, now: datetime, channels: list[str] | None = None
-) -> list[_Claimed]:
+) -> list[Delivery]:
     """Take up to ``batch`` due items of ``channels`` (default: mail only) for this worker
     until ``WORKER_CLAIM_SECONDS`` from now."""
     columns = (
@@ -163,7 +154,11 @@ def claim(
     )
     until = now + timedelta(seconds=current_app.config["WORKER_CLAIM_SECONDS"])
     with write_intent(), session.begin():
-        rows = [_Claimed(*row) for row in session.execute(due)]
+        last = current_app.config["OUTBOX_MAX_ATTEMPTS"] - 1
+        rows = [
+            Delivery(item_id, channel, payload, attempts, attempts >= last, ticket_id)
+            for item_id, channel, payload, attempts, ticket_id in session.execute(due)
+        ]
         if rows:
             session.execute(
                 update(OutboxItem)
@@ -173,28 +168,19 @@ def claim(
     return rows
 
 
-def send(items: list[_Claimed], senders: dict[str, Deliverer] | None = None) -> Outcomes:
+def send(items: list[Delivery], senders: dict[str, Deliverer] | None = None) -> Outcomes:
     """Send ``items``: mail over one SMTP connection, other channels through their deliverer."""
     outcomes = Outcomes(errors={}, refused=set(), unavailable={})
     mail = [item for item in items if item.channel == "mail"]
     if mail and send_mail(mail, outcomes.errors):
         outcomes.unavailable["mail"] = outcomes.errors[mail[-1].id] or ""
-    max_attempts = current_app.config["OUTBOX_MAX_ATTEMPTS"]
     for channel, deliver in (senders or {}).items():
         for item in (item for item in items if item.channel == channel):
             if channel in outcomes.unavailable:
                 outcomes.errors[item.id] = outcomes.unavailable[channel]
                 continue
-            delivery = Delivery(
-                id=item.id,
-                channel=channel,
-                payload=item.payload,
-                attempts=item.attempts,
-                last_try=item.attempts + 1 >= max_attempts,
-                ticket_id=item.ticket_id,
-            )
             try:
-                deliver(delivery)
+                deliver(item)
             except DeliveryRefused as exc:
                 outcomes.errors[item.id] = str(exc)[:MAX_ERROR_LENGTH] or "refused"
                 outcomes.refused.add(item.id)
@@ -208,7 +194,7 @@ def send(items: list[_Claimed], senders: dict[str, Deliverer] | None = None) -> 
     return outcomes
 
 
-def send_mail(items: list[_Claimed], outcomes: dict[int, str | None]) -> bool:
+def send_mail(items: list[Delivery], outcomes: dict[int, str | None]) -> bool:
     """Send mail ``items`` over one SMTP connection, setting each one's error (``None``: sent)
     in ``outcomes``. Returns whether the connection itself failed (the server is away)."""
     try:
@@ -241,7 +227,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
 
 
-def record(session: Session, items: list[_Claimed], outcomes: Outcomes, now: datetime) -> Summary:
+def record(session: Session, items: list[Delivery], outcomes: Outcomes, now: datetime) -> Summary:
     """Mark each item sent, to retry after its backoff, or dead; release the claims."""
     summary = Summary()
     max_attempts = current_app.config["OUTBOX_MAX_ATTEMPTS"]
