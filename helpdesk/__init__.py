@@ -10,6 +10,9 @@ import pluggy
 from flask_login import login_required
 
 from helpdesk.app import create_app
+from helpdesk.core import openapi_parts
+from helpdesk.core.attachments import Upload, read_uploads
+from helpdesk.core.customers import find_or_create_customer
 from helpdesk.core.errors import Conflict, HelpdeskError, NotFound, TooLarge, ValidationError
 from helpdesk.core.events import commit
 from helpdesk.core.events import queue as queue_event
@@ -18,21 +21,38 @@ from helpdesk.core.models import (
     Customer,
     Message,
     Order,
+    OrderLine,
+    OrderRefund,
     Team,
     Ticket,
     UTCDateTime,
     utcnow,
 )
 from helpdesk.core.money import ExactDecimal
+from helpdesk.core.notify import notify_agents
 from helpdesk.core.orders import clean_currency, currency_places, in_currency_units, parse_amount
 from helpdesk.core.outbox import ChannelUnavailable, Delivery, DeliveryRefused, enqueue
 from helpdesk.core.pricing import price_policy
 from helpdesk.core.ratelimit import RateLimited
-from helpdesk.core.views.api import api_auth_required
+from helpdesk.core.ratelimit import hit as rate_limit_hit
+from helpdesk.core.services import add_message, open_ticket, update_ticket
+from helpdesk.core.tokens import ticket_link_token
+from helpdesk.core.views.api import api_auth_required, json_body
 from helpdesk.core.views.decorators import admin_required
-from helpdesk.extensions import db
+from helpdesk.core.views.periods import report_period
+from helpdesk.extensions import csrf, db, write_intent
+from helpdesk.plugins import call_each, current_plugins
 
 hookimpl = pluggy.HookimplMarker("helpdesk")
+# Marks a view that must take POSTs from elsewhere (a gateway's webhook): no CSRF token.
+csrf_exempt = csrf.exempt
+
+
+def plugin_enabled(name: str) -> bool:
+    """Whether the plugin ``name`` is installed and enabled now (for a feature that reads
+    another plugin's data, such as a report broken down by client category)."""
+    return current_plugins().is_enabled(name)
+
 
 __all__ = [
     "Agent",
@@ -46,25 +66,43 @@ __all__ = [
     "Message",
     "NotFound",
     "Order",
+    "OrderLine",
+    "OrderRefund",
     "RateLimited",
     "Team",
     "Ticket",
     "TooLarge",
     "UTCDateTime",
+    "Upload",
     "ValidationError",
+    "add_message",
     "admin_required",
     "api_auth_required",
+    "call_each",
     "clean_currency",
     "commit",
     "create_app",
+    "csrf_exempt",
     "currency_places",
     "db",
     "enqueue",
+    "find_or_create_customer",
     "hookimpl",
     "in_currency_units",
+    "json_body",
     "login_required",
+    "notify_agents",
+    "open_ticket",
+    "openapi_parts",
     "parse_amount",
+    "plugin_enabled",
     "price_policy",
     "queue_event",
+    "rate_limit_hit",
+    "read_uploads",
+    "report_period",
+    "ticket_link_token",
+    "update_ticket",
     "utcnow",
+    "write_intent",
 ]

@@ -52,6 +52,20 @@ def helpdesk_ticket_status_changed(ticket: Any, old: str, new: str) -> None:
 
 
 @hookspec
+def helpdesk_ticket_status_changing(ticket: Any, old: str, new: str, actor: Any) -> None:
+    """Decision, inside the transaction that changes ``ticket.status`` from ``old`` to ``new``
+    (the new status is set, nothing is committed yet): add the plugin's rows that must go with
+    the change, e.g. an outbox item with ``helpdesk.enqueue``, so they are saved (or rolled
+    back) with it. ``actor`` is who changed it: an ``Agent``, a ``Customer`` (their reply
+    reopened it) or ``None`` (the system).
+
+    It runs on every status change: keep it to no or few queries, add rows to ``db.session``
+    only once nothing can fail any more, and never commit. An exception is logged and the
+    change goes on without the plugin. The return value is ignored.
+    """
+
+
+@hookspec
 def helpdesk_order_recorded(order: Any) -> None:
     """Event, after commit: a customer's order was recorded (customer page, API or import).
 
@@ -60,6 +74,40 @@ def helpdesk_order_recorded(order: Any) -> None:
     Not fired for a duplicate (an order whose source and reference were already recorded) nor
     by a dry run. The return value is ignored.
     """
+
+
+@hookspec
+def helpdesk_order_refunded(order: Any, refund: Any) -> None:
+    """Event, after commit: money was given back on a recorded order (``POST
+    /api/v1/orders/<id>/refunds``), in full or in part.
+
+    ``order`` is the ``Order``; ``refund`` the ``OrderRefund``: ``id``, ``order_id``, ``amount``
+    (a ``Decimal`` in the order's currency, more than 0), ``reason``, ``created_at``. Refunds of
+    one order together never pass its amount; several partial refunds fire one event each.
+    The return value is ignored.
+    """
+
+
+@hookspec
+def helpdesk_customer_lost(customer: Any, as_of: Any) -> None:
+    """Event, after commit: ``helpdesk retention review`` found that ``customer`` (a
+    ``Customer``) became a lost client at the reference date ``as_of`` (a ``date``). Fired once
+    per change of status: a review run again on the same data fires nothing. The return value
+    is ignored."""
+
+
+@hookspec
+def helpdesk_customer_drying_up(customer: Any, as_of: Any) -> None:
+    """Event, after commit: the retention review found ``customer`` drying up at ``as_of``
+    (average order value fallen, or a product line no longer bought). Fired once per change of
+    status. The return value is ignored."""
+
+
+@hookspec
+def helpdesk_customer_won_back(customer: Any, as_of: Any) -> None:
+    """Event, after commit: the retention review found a win-back order of ``customer``
+    (bought again after having counted as lost) in the year up to ``as_of``; e.g. loyalty may
+    answer with a bonus. Fired once per win-back order. The return value is ignored."""
 
 
 @hookspec
@@ -75,6 +123,21 @@ def helpdesk_outbox_senders() -> dict[str, Any] | None:
     temporary failure of this item, retried with backoff until ``OUTBOX_MAX_ATTEMPTS``. Items of
     a channel nobody delivers (its plugin disabled) stay pending. The first deliverer for a
     channel wins.
+    """
+
+
+@hookspec
+def helpdesk_sms_backends() -> dict[str, Any] | None:
+    """Decision, merged: SMS gateways by name, for the plugins that send SMS (surveys picks one
+    with ``SURVEYS_SMS_BACKEND``). The first backend of a name wins.
+
+    Return ``{name: make}``. ``make(config)`` gets the app's config and returns
+    ``send(sms) -> str``: ``sms`` is a dict with ``to`` (E.164), ``body`` and
+    ``status_callback`` (a URL for delivery reports, or ``None``); it returns the gateway's id
+    for the message. It is called by the worker, outside any transaction. Raise
+    ``helpdesk.DeliveryRefused(message)`` for a permanent refusal (set its ``code`` attribute
+    to the gateway's error code), ``helpdesk.ChannelUnavailable`` when the gateway is away
+    (time-out, 429, 5xx): the SMS is retried with backoff.
     """
 
 
@@ -144,7 +207,8 @@ def helpdesk_ticket_panels(ticket: Any) -> dict[str, Any] | list[dict[str, Any]]
     ``ticket`` is the ``Ticket`` shown. Return a panel ``{"title": text, "html": Markup}`` (or
     a list of them); render ``html`` from the plugin's own template with ``render_template`` and
     wrap it in ``markupsafe.Markup`` (a plain ``str`` is escaped). One call per page: keep it to
-    a fixed number of queries.
+    a fixed number of queries. ``"place": "top"`` puts a panel under the ticket's title, above
+    the conversation (a short summary, e.g. a complaint's claim); the default is the side column.
     """
 
 
@@ -227,4 +291,53 @@ def helpdesk_openapi() -> dict[str, Any] | None:
     Return ``{"paths": {path: path item}, "schemas": {name: schema}}`` (paths relative to
     ``/api/v1``). Each ``operationId`` is the route's full endpoint (``"<blueprint>.<view>"``).
     A path or schema name the core or an earlier plugin documents is never replaced.
+    """
+
+
+# --- input and forms that plugins add (letters: the structured claim of a complaint) ---------
+
+
+@hookspec
+def helpdesk_ticket_input(ticket: Any, data: dict[str, Any]) -> None:
+    """Decision, inside ``open_ticket``'s transaction: store the plugin's part of a new
+    ticket's input.
+
+    Runs after the ticket and its first message are flushed (``ticket.id`` is set) and before
+    the commit, only when the caller passed ``extra`` (``POST /api/v1/tickets`` passes its
+    whole JSON body; a plugin's own form passes what it gathered). ``data`` is that dict: read
+    only your keys (e.g. ``data.get("claim")``) and add your rows to ``db.session``; do not
+    commit. Raise ``helpdesk.ValidationError({field: message})`` to refuse the input: the
+    ticket is rolled back and the caller gets the errors (the API answers 422). Every enabled
+    plugin is called; any other exception is logged and the ticket is opened without that
+    plugin's part. The return value is ignored.
+    """
+
+
+@hookspec
+def helpdesk_portal_forms() -> dict[str, str] | None:
+    """Page, merged: public forms that take the place of the portal's form for a kind of
+    request, e.g. ``{"complaint": "letters.complaint"}`` (kind → endpoint of a page that
+    needs no login).
+
+    The portal's form then links to that page for that kind instead of offering it as a
+    choice, and ``/?kind=<kind>`` redirects there. The first endpoint for a kind wins.
+    """
+
+
+@hookspec
+def helpdesk_letter_variables() -> dict[str, dict[str, str]] | None:
+    """Decision, merged: variables a plugin adds to reply-letter templates, declared so a
+    template using them can be checked on save: ``{namespace: {field: description}}``, e.g.
+    ``{"loyalty": {"balance": "bonus points balance"}}`` lets a template use
+    ``{{ loyalty.balance }}``. A namespace the letters plugin or an earlier plugin declares is
+    not replaced. The values come from ``helpdesk_letter_context``.
+    """
+
+
+@hookspec
+def helpdesk_letter_context(ticket: Any) -> dict[str, dict[str, Any]] | None:
+    """Decision, merged: the values of the plugin's letter variables for ``ticket`` (a
+    ``Ticket``), as declared by ``helpdesk_letter_variables``: ``{namespace: {field: value}}``.
+    Values are shown as text (escaped in the HTML part); a declared field left out renders
+    empty. Called once per letter rendered for a ticket: keep it to a fixed number of queries.
     """

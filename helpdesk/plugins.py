@@ -45,7 +45,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from helpdesk import hookspecs
 from helpdesk.config import ConfigError
-from helpdesk.core.errors import HelpdeskError, NotFound
+from helpdesk.core.errors import HelpdeskError, NotFound, ValidationError
 from helpdesk.core.models import PluginState, StateVersion, utcnow
 from helpdesk.extensions import db, migrate
 
@@ -180,8 +180,15 @@ class Plugins:
             return []
         return self._call(hook_name, self.disabled(), kwargs)
 
-    def _call(self, hook_name: str, skip: frozenset[str], kwargs: dict) -> list[tuple[str, Any]]:
-        """Each implementation on its own (pluggy would stop at the first that raises)."""
+    def _call(
+        self,
+        hook_name: str,
+        skip: frozenset[str],
+        kwargs: dict,
+        passes: tuple[type[Exception], ...] = (),
+    ) -> list[tuple[str, Any]]:
+        """Each implementation on its own (pluggy would stop at the first that raises); an
+        exception of a type in ``passes`` reaches the caller, any other is logged."""
         results = []
         for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
             if impl.plugin_name in skip:
@@ -190,6 +197,8 @@ class Plugins:
                 log.info("hook %s(%r) -> %s", hook_name, kwargs, impl.plugin_name)
             try:
                 result = impl.function(*[kwargs[name] for name in impl.argnames])
+            except passes:
+                raise
             except Exception:
                 log.exception("plugin %r failed in %s", impl.plugin_name, hook_name)
                 continue
@@ -278,7 +287,7 @@ class Plugins:
         config = alembic_config()
         targets = [
             revision.revision
-            for revision in ScriptDirectory.from_config(config).get_revisions("heads")
+            for revision in self._branch_heads(ScriptDirectory.from_config(config))
             if self._owner(Path(revision.path)) in wanted | {None}
         ]
         db.session.commit()  # release this session's locks: Alembic works on its own connection
@@ -288,6 +297,19 @@ class Plugins:
             except CommandError as exc:
                 raise PluginError(f"the database could not be upgraded to {target}: {exc}") from exc
         return targets
+
+    def _branch_heads(self, script: ScriptDirectory) -> list[Any]:
+        """The newest revision of the core and of each plugin. Alembic's own "heads" leave out
+        a revision another branch ``depends_on`` (a plugin needing the core's newest table), so
+        heads are found per owner: a revision no revision of the same owner builds on."""
+        revisions = list(script.walk_revisions())
+        built_on: set[tuple[str | None, str]] = set()
+        for revision in revisions:
+            owner = self._owner(Path(revision.path))
+            downs = revision.down_revision or ()
+            for down in (downs,) if isinstance(downs, str) else downs:
+                built_on.add((owner, down))
+        return [r for r in revisions if (self._owner(Path(r.path)), r.revision) not in built_on]
 
     def enabled_names(self) -> list[str]:
         disabled = self.disabled()
@@ -374,6 +396,16 @@ def call_each(hook_name: str, **kwargs: Any) -> list[Any]:
     Returns the non-``None`` results in pluggy's call order.
     """
     return [result for _, result in current_plugins().call_enabled(hook_name, **kwargs)]
+
+
+def call_each_refusable(hook_name: str, **kwargs: Any) -> list[Any]:
+    """As ``call_each``, but a ``ValidationError`` a plugin raises (it refuses the input)
+    reaches the caller; other failures are logged and skipped."""
+    plugins = current_plugins()
+    if not getattr(plugins.pm.hook, hook_name).get_hookimpls():
+        return []
+    found = plugins._call(hook_name, plugins.disabled(), kwargs, passes=(ValidationError,))
+    return [result for _, result in found]
 
 
 def call_each_named(hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:

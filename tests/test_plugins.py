@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 from importlib.metadata import EntryPoint
 from pathlib import Path
@@ -19,7 +20,14 @@ from markupsafe import Markup
 from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 
-from helpdesk import ValidationError, create_app, hookimpl, hookspecs, price_policy
+from helpdesk import (
+    ValidationError,
+    call_each,
+    create_app,
+    hookimpl,
+    hookspecs,
+    price_policy,
+)
 from helpdesk.core import services
 from helpdesk.core.customers import register_customer
 from helpdesk.core.models import Customer, PluginState, StateVersion, Ticket
@@ -28,6 +36,8 @@ from helpdesk.extensions import db
 from helpdesk.plugins import current_plugins
 from tests.conftest import csrf_from, login, post_form
 from tests.plugin_support import HELLO
+
+BUILT_IN = ("categories", "letters", "loyalty", "retention", "surveys")
 
 ALL_HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("helpdesk_"))
 
@@ -150,8 +160,8 @@ class Misspelt:
 @pytest.fixture
 def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
     """The example plugin unpinned (the suite's other tests keep it pinned off); the built-in
-    categories plugin (installed, so always listed) stays pinned off."""
-    return {**app_config, "PLUGINS_DISABLED": ["categories"]}
+    plugins (installed, so always listed) stay pinned off."""
+    return {**app_config, "PLUGINS_DISABLED": list(BUILT_IN)}
 
 
 @pytest.fixture
@@ -299,7 +309,7 @@ def test_unknown_plugin_is_a_clear_error(app: Flask, admin_client):
     for action in ("enable", "disable"):
         result = _cli(app, "plugins", action, "nope")
         assert result.exit_code == 1
-        installed = "(installed: Good, categories, hello)"
+        installed = f"(installed: Good, categories, hello, {', '.join(BUILT_IN[1:])})"
         assert f"no plugin named 'nope' is installed {installed}" in result.output
     token = csrf_from(admin_client, "/admin/plugins")
     response = admin_client.post(
@@ -442,9 +452,22 @@ def test_a_plugin_raising_in_every_hook_breaks_nothing(
         headers=api_headers,
     )
     assert order.status_code == 201, order.get_data(as_text=True)
+    refund = client.post(
+        f"/api/v1/orders/{order.get_json()['id']}/refunds",
+        json={"amount": "2.50", "reason": "scratched"},
+        headers=api_headers,
+    )
+    assert refund.status_code == 201, refund.get_data(as_text=True)
+    assert good_app.test_client().get("/?kind=complaint").status_code == 200
     with good_app.app_context():
         staff = db.session.get(Customer, customer.id)
         assert price_policy(staff, "100")["price"] == Decimal("90.00")
+        # The hooks plugins call for one another go through the same isolation.
+        call_each("helpdesk_sms_backends")
+        call_each("helpdesk_letter_variables")
+        call_each("helpdesk_letter_context", ticket=db.session.get(Ticket, ticket.id))
+        for event in ("lost", "drying_up", "won_back"):
+            call_each(f"helpdesk_customer_{event}", customer=staff, as_of=date(2026, 1, 5))
     assert {
         "customer_registered",
         "ticket_created",
@@ -501,7 +524,8 @@ def test_enable_applies_the_plugins_migrations_and_disable_keeps_its_tables(
     core_only = create_app(config)
     assert _cli(core_only, "init-db").exit_code == 0
     with_hello = create_app(config, plugins=[HELLO])
-    assert _cli(with_hello, "plugins", "disable", "hello").exit_code == 0
+    result = _cli(with_hello, "plugins", "disable", "hello")
+    assert result.exit_code == 0, result.output
     assert _cli(with_hello, "init-db").exit_code == 0
     assert "hello_greetings" not in _tables(with_hello)  # disabled: not migrated
     result = _cli(with_hello, "plugins", "enable", "hello")

@@ -74,7 +74,11 @@ def nav_items() -> list[dict[str, Any]]:
 
 def _panels(hook_name: str, **kwargs: Any) -> list[dict[str, Any]]:
     return [
-        {"title": str(panel.get("title", "")), "html": panel.get("html", "")}
+        {
+            "title": str(panel.get("title", "")),
+            "html": panel.get("html", ""),
+            "place": "top" if panel.get("place") == "top" else "side",
+        }
         for _, panel in _answers(hook_name, **kwargs)
     ]
 
@@ -104,6 +108,18 @@ def reports() -> list[dict[str, str]]:
                 }
             )
     return sorted(pages, key=lambda page: page["title"].casefold())
+
+
+def portal_forms() -> dict[str, str]:
+    """``{kind: url}`` of the enabled plugins' public forms that replace the portal's form for
+    a kind of request (the first plugin's page for a kind wins)."""
+    forms: dict[str, str] = {}
+    for plugin, answer in _answers("helpdesk_portal_forms"):
+        for kind, endpoint in answer.items():
+            url = _url(plugin, {"endpoint": endpoint})
+            if url is not None:
+                forms.setdefault(str(kind), url)
+    return forms
 
 
 def queue_badges(tickets: Sequence[Any]) -> dict[int, list[dict[str, str]]]:

@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from helpdesk.core.money import ExactDecimal
 from helpdesk.extensions import db
 
 STATUSES = ("new", "open", "pending", "resolved", "closed")
@@ -322,6 +323,35 @@ class Order(db.Model):
         Index("ix_orders_customer_date", "customer_id", "ordered_on"),
         Index("ix_orders_date", "ordered_on"),
     )
+
+
+class OrderLine(db.Model):
+    """One product line of an order and its part of the amount (in the order's currency).
+    An order's lines, when it has any, add up to its ``amount``; orders without lines are
+    valid."""
+
+    __tablename__ = "order_lines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    product_line: Mapped[str] = mapped_column(String(100))
+    amount: Mapped[Decimal] = mapped_column(Numeric(18, 4))
+
+    order: Mapped[Order] = relationship()
+
+
+class OrderRefund(db.Model):
+    """Money given back on an order, in the order's currency (full or partial; together never
+    more than the order). ``amount`` is exact on every database (``ExactDecimal``)."""
+
+    __tablename__ = "order_refunds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    amount: Mapped[Decimal] = mapped_column(ExactDecimal(4))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class PluginState(db.Model):

@@ -89,6 +89,12 @@ _ORDER_FIELDS: dict[str, Schema] = {
     "source": TEXT,
     "reference": _or_null(TEXT),
     "created_at": TIME,
+    "lines": {
+        "type": "array",
+        "items": _object(["product_line", "amount"], {"product_line": TEXT, "amount": TEXT}),
+        "description": "The order's product lines (empty for none); their amounts add up to "
+        "the order's amount.",
+    },
 }
 
 SCHEMAS: dict[str, Schema] = {
@@ -285,14 +291,31 @@ SCHEMAS: dict[str, Schema] = {
         },
     ),
     "NewOrder": _object(
-        ["date", "amount", "currency"],
+        ["date", "currency"],
         {
             "date": {**_DATE, "description": "From 1900-01-01 up to tomorrow."},
             "amount": {
                 "anyOf": [{"type": "string"}, {"type": "number"}],
                 "description": 'More than 0, e.g. `"12.50"`; a JSON number is read exactly '
                 "from its text. Rounded half-up to the currency's places (EUR 2, JPY 0, KWD 3). "
-                "Not `NaN`, `Infinity`, `1e309` or `12,50`.",
+                "Not `NaN`, `Infinity`, `1e309` or `12,50`. Required without `lines`; with "
+                "them it may be left out and must otherwise equal their sum.",
+            },
+            "lines": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 1000,
+                "items": _object(
+                    ["product_line", "amount"],
+                    {
+                        "product_line": {**TEXT, "maxLength": 100},
+                        "amount": {
+                            "anyOf": [{"type": "string"}, {"type": "number"}],
+                            "description": "More than 0, in the order's currency.",
+                        },
+                    },
+                ),
+                "description": "Product lines; the order's amount is their sum.",
             },
             "currency": {**TEXT, "examples": ["EUR"], "description": "ISO 4217, any case."},
             "channel": {**TEXT, "maxLength": 32, "description": "Where it was sold."},
@@ -315,6 +338,30 @@ SCHEMAS: dict[str, Schema] = {
     "CustomerList": _list_of("Customer"),
     "AgentList": _list_of("Agent"),
     "OrderList": _list_of("Order"),
+    "Refund": _object(
+        ["id", "order_id", "amount", "currency", "reason", "refunded", "remaining", "created_at"],
+        {
+            "id": ID,
+            "order_id": ID,
+            "amount": {**TEXT, "examples": ["12.50"]},
+            "currency": TEXT,
+            "reason": TEXT,
+            "refunded": {**TEXT, "description": "All refunds of the order so far, this one too."},
+            "remaining": {**TEXT, "description": "What is left of the order to refund."},
+            "created_at": TIME,
+        },
+    ),
+    "NewRefund": _object(
+        ["amount"],
+        {
+            "amount": {
+                "anyOf": [{"type": "string"}, {"type": "number"}],
+                "description": "More than 0 and at most what is left of the order, in its "
+                "currency (rounded half-up to its places).",
+            },
+            "reason": {**TEXT, "maxLength": 1000},
+        },
+    ),
 }
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -586,6 +633,19 @@ PATHS: dict[str, Schema] = {
             },
             parameters=[_param("CustomerId")],
             body="NewOrder",
+        ),
+    },
+    "/orders/{order_id}/refunds": {
+        "post": _operation(
+            "create_refund",
+            "Refund a recorded order, in full or in part (fires `order_refunded`)",
+            {
+                "201": _json(_ref("Refund"), "The refund."),
+                "404": _answer("NotFound"),
+                "422": _answer("Invalid"),
+            },
+            parameters=[{"name": "order_id", "in": "path", "required": True, "schema": ID}],
+            body="NewRefund",
         ),
     },
     "/agents": {

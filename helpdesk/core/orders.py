@@ -13,7 +13,7 @@ retries idempotent.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from helpdesk.core import events
 from helpdesk.core.errors import Conflict, ValidationError
-from helpdesk.core.models import Agent, Customer, Order, utcnow
+from helpdesk.core.models import Agent, Customer, Order, OrderLine, OrderRefund, utcnow
 from helpdesk.core.validation import clean_text
 from helpdesk.extensions import db
 
@@ -47,6 +47,9 @@ EARLIEST_DATE = date(1900, 1, 1)
 MAX_CHANNEL_LENGTH = 32
 MAX_SOURCE_LENGTH = 32
 MAX_REFERENCE_LENGTH = 100
+MAX_PRODUCT_LINE_LENGTH = 100
+# At most this many product lines on one order.
+MAX_ORDER_LINES = 1000
 # The fields of an order as its entrances name them, in the order errors are reported.
 ORDER_FIELDS = ("date", "amount", "currency", "channel", "source", "reference")
 
@@ -72,6 +75,8 @@ class OrderData:
     channel: str
     source: str
     reference: str | None
+    # ``(product line, amount)`` pairs whose amounts add up to ``amount``; empty for none.
+    lines: tuple[tuple[str, Decimal], ...] = ()
 
 
 @dataclass
@@ -208,12 +213,18 @@ def clean_order(data: Mapping[str, Any], *, reference_required: bool = False) ->
             return None
 
     currency = check("currency", clean_currency)
+    lines = check("lines", clean_lines, currency) if data.get("lines") is not None else ()
+    if lines and data.get("amount") is None:
+        amount = sum((amount for _name, amount in lines), Decimal(0))
+    elif currency:
+        amount = check("amount", clean_amount, currency)
+    else:  # Without a currency the amount cannot be rounded, but can still be found wrong.
+        amount = check("amount", parse_amount)
+    if lines and amount is not None and amount != sum(a for _n, a in lines):
+        errors["amount"] = "must be the sum of the lines' amounts (or be left out)"
     fields = {
         "ordered_on": check("date", clean_order_date),
-        # Without a currency the amount cannot be rounded, but can still be found wrong.
-        "amount": check("amount", clean_amount, currency)
-        if currency
-        else check("amount", parse_amount),
+        "amount": amount,
         "currency": currency,
         "channel": check("channel", _clean_label, "channel", MAX_CHANNEL_LENGTH, False),
         "source": check("source", _clean_label, "source", MAX_SOURCE_LENGTH, True),
@@ -222,9 +233,41 @@ def clean_order(data: Mapping[str, Any], *, reference_required: bool = False) ->
         ),
     }
     if errors:
-        raise ValidationError({f: errors[f] for f in ORDER_FIELDS if f in errors})
+        ordered = {f: errors[f] for f in ORDER_FIELDS if f in errors}
+        raise ValidationError({**ordered, **errors})
     fields["reference"] = fields["reference"] or None
-    return OrderData(**fields)
+    return OrderData(**fields, lines=tuple(lines or ()))
+
+
+def clean_lines(value: Any, currency: str | None) -> tuple[tuple[str, Decimal], ...]:
+    """An order's product lines: a list of ``{"product_line", "amount"}`` objects, each amount
+    more than 0 (rounded to the currency's places). Errors are named ``lines.N.field``."""
+    if not isinstance(value, list | tuple) or not value:
+        raise ValidationError({"lines": "must be a non-empty list of {product_line, amount}"})
+    if len(value) > MAX_ORDER_LINES:
+        raise ValidationError({"lines": f"has too many lines (at most {MAX_ORDER_LINES})"})
+    errors: dict[str, str] = {}
+    lines = []
+    for index, line in enumerate(value):
+        prefix = f"lines.{index}"
+        if not isinstance(line, Mapping):
+            errors[prefix] = "must be an object with product_line and amount"
+            continue
+        try:
+            name = clean_text(
+                line.get("product_line"),
+                f"{prefix}.product_line",
+                max_length=MAX_PRODUCT_LINE_LENGTH,
+            )
+            field = f"{prefix}.amount"
+            raw = line.get("amount")
+            amount = clean_amount(raw, currency, field) if currency else parse_amount(raw, field)
+            lines.append((name, amount))
+        except ValidationError as exc:
+            errors.update(exc.errors)
+    if errors:
+        raise ValidationError(errors)
+    return tuple(lines)
 
 
 def _clean_label(value: Any, field: str, max_length: int, required: bool) -> str:
@@ -264,6 +307,8 @@ def new_order(customer: Customer, data: OrderData, actor: Agent | None = None) -
         created_by_id=actor.id if actor is not None else None,
     )
     db.session.add(order)
+    for product_line, amount in data.lines:
+        db.session.add(OrderLine(order=order, product_line=product_line, amount=amount))
     events.queue("helpdesk_order_recorded", order=order)
     return order
 
@@ -277,6 +322,7 @@ def record_order(
     channel: Any = "",
     source: Any = "manual",
     reference: Any = None,
+    lines: Any = None,
     actor: Agent | None = None,
 ) -> Order:
     """Validate and record one order, then fire ``helpdesk_order_recorded`` after commit.
@@ -285,7 +331,8 @@ def record_order(
     or ``"YYYY-MM-DD"``. Raises ``ValidationError`` naming each bad field (``date``,
     ``amount``, ``currency``, ``channel``, ``source``, ``reference``), and ``DuplicateOrder``
     (carrying the existing order, unchanged) when (source, reference) is already recorded
-    for this customer.
+    for this customer. ``lines`` (optional) are ``{"product_line", "amount"}`` objects; the
+    order's amount is their sum (``amount`` may then be left out; given, it must match).
     """
     data = clean_order(
         {
@@ -295,6 +342,7 @@ def record_order(
             "channel": channel,
             "source": source,
             "reference": reference,
+            "lines": lines,
         }
     )
     if data.reference is not None:
@@ -312,6 +360,54 @@ def record_order(
         refuse_duplicate(existing, customer.id)
     events.commit()
     return order
+
+
+# --- refunds ------------------------------------------------------------------------------
+
+MAX_REFUND_REASON_LENGTH = 1000
+
+
+def refunded_total(order: Order) -> Decimal:
+    """What was already given back on ``order`` (0 when nothing)."""
+    total = db.session.scalar(
+        select(func.sum(OrderRefund.amount)).where(OrderRefund.order_id == order.id)
+    )
+    return Decimal(total or 0)
+
+
+def _lock_order(order: Order) -> None:
+    """Hold ``order``'s row until commit, so two refunds of one order are checked in turn.
+    (On SQLite the request's ``BEGIN IMMEDIATE`` already serialises writers.)"""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(Order.id).where(Order.id == order.id).with_for_update())
+
+
+def refund_order(
+    order: Order, *, amount: Any, reason: Any = "", actor: Agent | None = None
+) -> OrderRefund:
+    """Give back ``amount`` (text, ``Decimal`` or ``int``; more than 0, rounded half-up to the
+    order's currency) of ``order``, then fire ``helpdesk_order_refunded(order, refund)`` after
+    commit. Several partial refunds may follow one another; together they never pass the
+    order's amount: more than what is left raises ``ValidationError`` on ``amount``."""
+    clean = clean_amount(amount, order.currency)
+    note = clean_text(reason, "reason", max_length=MAX_REFUND_REASON_LENGTH, required=False)
+    _lock_order(order)
+    left = order.amount - refunded_total(order)
+    if clean > left:
+        shown = in_currency_units(left, order.currency)
+        raise ValidationError(
+            {"amount": f"is more than what is left of the order ({shown} {order.currency})"}
+        )
+    refund = OrderRefund(
+        order_id=order.id,
+        amount=clean,
+        reason=note,
+        created_by_id=actor.id if actor is not None else None,
+    )
+    db.session.add(refund)
+    events.queue("helpdesk_order_refunded", order=order, refund=refund)
+    events.commit()
+    return refund
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -343,6 +439,18 @@ def customer_totals(customer: Customer) -> list[CurrencyTotal]:
         CurrencyTotal(currency, in_currency_units(Decimal(total), currency), count)
         for currency, total, count in rows
     ]
+
+
+def lines_of(order_ids: Iterable[int]) -> dict[int, list[OrderLine]]:
+    """The product lines of each of the orders (one query), in the order they were given."""
+    found: dict[int, list[OrderLine]] = {order_id: [] for order_id in order_ids}
+    if found:
+        rows = db.session.scalars(
+            select(OrderLine).where(OrderLine.order_id.in_(found)).order_by(OrderLine.id)
+        )
+        for line in rows:
+            found[line.order_id].append(line)
+    return found
 
 
 def amount_text(order: Order) -> str:

@@ -39,7 +39,10 @@ def import_command(file: Path, source: str, dry_run: bool, encoding: str) -> Non
 
     The first line is a header naming the columns customer_email, date (YYYY-MM-DD), amount
     (12.50, a point for decimals), currency (ISO 4217) and reference, in any order; other
-    columns are ignored. Rows already imported (same source and reference) are skipped, so
+    columns are ignored. With an optional product_line column, consecutive rows sharing a
+    reference are one order's lines (its amount is their sum; a row of it with another date,
+    customer or currency keeps the whole order out). Rows already imported (same source and
+    reference) are skipped, so
     importing a file again imports nothing. Unknown customers are created. A bad row is
     reported with its line number and the good rows are kept.
 

@@ -6,6 +6,11 @@ hand (``orders.clean_order``). A bad row is reported with its line number and sk
 rows are kept. A row whose (source, reference) is already recorded for the same customer is
 skipped as a duplicate, so importing a file again imports nothing; one recorded for another
 customer is a bad row. Unknown customers are created.
+
+An optional ``product_line`` column gives orders product lines: then the rows sharing a reference
+are one order's lines (on consecutive rows), the order's amount is their sum, and a row of that
+reference with another date, customer or currency is a bad row, which keeps the whole order out
+(no order is saved with some of its lines missing).
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ from __future__ import annotations
 import codecs
 import csv
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from functools import lru_cache
-from itertools import islice
+from itertools import chain, groupby, islice
 from typing import Any, BinaryIO
 
 from flask import current_app
@@ -26,11 +32,19 @@ from helpdesk.core import events
 from helpdesk.core.customers import add_new_customers
 from helpdesk.core.errors import HelpdeskError, ValidationError
 from helpdesk.core.models import Agent, Customer, Order
-from helpdesk.core.orders import MAX_SOURCE_LENGTH, OrderData, clean_order, new_order
+from helpdesk.core.orders import (
+    MAX_PRODUCT_LINE_LENGTH,
+    MAX_SOURCE_LENGTH,
+    OrderData,
+    clean_order,
+    new_order,
+)
 from helpdesk.core.validation import clean_email, clean_text, email_key
 from helpdesk.extensions import db
 
 COLUMNS = ("customer_email", "date", "amount", "currency", "reference")
+# Columns a file may have; with ``product_line``, rows sharing a reference are one order's lines.
+OPTIONAL_COLUMNS = ("product_line",)
 # A batch that lost a race with another import (a reference inserted meanwhile) is redone.
 BATCH_ATTEMPTS = 3
 
@@ -74,6 +88,8 @@ class _CheckedRow:
     email: str
     key: str
     order: OrderData
+    product_line: str = ""
+    rows: int = 1  # how many rows of the file make this order
 
 
 @dataclass
@@ -82,6 +98,15 @@ class _DryRunMemory:
 
     references: dict[str, str] = field(default_factory=dict)  # reference -> customer key
     customers: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Run:
+    """What one import remembers across its batches."""
+
+    lines: bool  # the file has a product_line column
+    dry_run: _DryRunMemory | None
+    created: set[str] = field(default_factory=set)  # references this import recorded
 
 
 # --- reading the file ---------------------------------------------------------------------
@@ -125,11 +150,17 @@ def _decoded_lines(
 Row = tuple[int, dict[str, str] | str]
 
 
-def _records(lines: Iterable[str]) -> Iterator[Row]:
-    """``(first line number, {column: value})`` for each data row, after checking the header.
-    Blank rows are skipped; a row the CSV parser cannot read comes with the reason instead."""
+def _records(lines: Iterable[str]) -> tuple[dict[str, int], Iterator[Row]]:
+    """The columns found by the header, and ``(first line number, {column: value})`` for each
+    data row. Blank rows are skipped; a row the CSV parser cannot read comes with the reason
+    instead."""
     reader = csv.reader(lines)
     header = _header(reader)
+    return header, _rows(reader, header)
+
+
+def _rows(reader: Any, header: dict[str, int]) -> Iterator[Row]:
+    """The data rows after the header (see ``_records``)."""
     last_line = reader.line_num
     while True:
         line = last_line + 1
@@ -160,7 +191,7 @@ def _header(reader: Any) -> dict[str, int]:
     positions: dict[str, int] = {}
     for index, name in enumerate(names):
         key = name.strip().lstrip("\ufeff").strip().lower()
-        if key in COLUMNS and key in positions:
+        if key in (*COLUMNS, *OPTIONAL_COLUMNS) and key in positions:
             raise ImportFileError(f"line 1: the header names the column {key} twice")
         positions.setdefault(key, index)
     missing = [name for name in COLUMNS if name not in positions]
@@ -169,7 +200,8 @@ def _header(reader: Any) -> dict[str, int]:
             f"line 1: the header lacks the column(s) {', '.join(missing)}; it must name "
             f"{expected} (in any order; other columns are ignored)"
         )
-    return {name: positions[name] for name in COLUMNS}
+    wanted = [*COLUMNS, *(name for name in OPTIONAL_COLUMNS if name in positions)]
+    return {name: positions[name] for name in wanted}
 
 
 # --- one batch ----------------------------------------------------------------------------
@@ -181,9 +213,13 @@ def _clean_email(value: str) -> str:
     return clean_email(value, "customer_email")
 
 
-def _check_rows(batch: list[Row], source: str, summary: ImportSummary) -> list[_CheckedRow]:
-    """Validate each row on its own (no database); a bad row becomes a failure."""
+def _check_rows(
+    batch: list[Row], source: str, summary: ImportSummary
+) -> tuple[list[_CheckedRow], dict[str, int]]:
+    """Validate each row on its own (no database); a bad row becomes a failure. Also returns
+    the reference of each bad row that names one, with its line (its order is kept out)."""
     checked = []
+    spoiled: dict[str, int] = {}
     for line, row in batch:
         if isinstance(row, str):
             summary.failures.append(RowFailure(line, row))
@@ -197,11 +233,82 @@ def _check_rows(batch: list[Row], source: str, summary: ImportSummary) -> list[_
             order = clean_order({**row, "source": source}, reference_required=True)
         except ValidationError as exc:
             errors.update(exc.errors)
+        try:
+            product_line = clean_text(
+                row.get("product_line"),
+                "product_line",
+                max_length=MAX_PRODUCT_LINE_LENGTH,
+                required=False,
+            )
+        except ValidationError as exc:
+            errors.update(exc.errors)
         if errors:
             summary.failures.append(RowFailure(line, ValidationError(errors).message))
+            spoiled.setdefault(" ".join(str(row["reference"]).split()), line)
         else:
-            checked.append(_CheckedRow(line, email, email_key(email), order))
-    return checked
+            checked.append(_CheckedRow(line, email, email_key(email), order, product_line))
+    return checked, spoiled
+
+
+def _group_lines(
+    rows: list[_CheckedRow], spoiled: dict[str, int], run: _Run, summary: ImportSummary
+) -> list[_CheckedRow]:
+    """With a product_line column: one row per order, whose ``order`` carries the lines of the
+    rows sharing its reference and their sum as amount. A group with a bad row is kept out
+    whole, each of its rows reported."""
+    groups: dict[str, list[_CheckedRow]] = {}
+    for row in rows:
+        groups.setdefault(row.order.reference, []).append(row)
+    orders = []
+    for reference, group in groups.items():
+        reasons = _group_failures(reference, group, spoiled, run)
+        if reasons:
+            summary.failures.extend(RowFailure(row.line, reasons[row.line]) for row in group)
+            continue
+        first = group[0]
+        lines = tuple((row.product_line, row.order.amount) for row in group if row.product_line)
+        total = sum((row.order.amount for row in group), Decimal(0))
+        order = replace(first.order, amount=total, lines=lines)
+        orders.append(replace(first, order=order, rows=len(group)))
+    return orders
+
+
+def _group_failures(
+    reference: str, group: list[_CheckedRow], spoiled: dict[str, int], run: _Run
+) -> dict[int, str]:
+    """Why each row of one reference's group is refused (empty when the order is good)."""
+    first = group[0]
+    own: dict[int, str] = {}
+    if reference in run.created:
+        for row in group:
+            own[row.line] = (
+                f"reference: {reference!r} was imported from earlier rows; an order's lines "
+                "must be on consecutive rows"
+            )
+    for row in group[1:]:
+        same = (row.key, row.order.ordered_on, row.order.currency) == (
+            first.key,
+            first.order.ordered_on,
+            first.order.currency,
+        )
+        if not same:
+            own[row.line] = (
+                f"reference: {reference!r} has another date, customer or currency than "
+                f"line {first.line}"
+            )
+    if len(group) > 1:
+        for row in group:
+            if not row.product_line:
+                own.setdefault(
+                    row.line, "product_line: is required when several rows share a reference"
+                )
+    bad_line = spoiled.get(reference)
+    if bad_line is None and own:
+        bad_line = min(own)
+    if bad_line is None:
+        return {}
+    kept_out = f"not imported: line {bad_line} of the same order ({reference!r}) is bad"
+    return {row.line: own.get(row.line, kept_out) for row in group}
 
 
 def _owners_of(source: str, references: set[str]) -> dict[str, str]:
@@ -224,23 +331,22 @@ def _customers_by_key(keys: set[str]) -> dict[str, Customer]:
 
 
 def _apply_batch(
-    batch: list[Row],
-    source: str,
-    actor: Agent | None,
-    memory: _DryRunMemory | None,
-) -> ImportSummary:
+    batch: list[Row], source: str, actor: Agent | None, run: _Run
+) -> tuple[ImportSummary, set[str]]:
     """Add a batch's good rows to the session (one query for references, one for customers);
-    the caller commits or, in a dry run, rolls back."""
+    the caller commits or, in a dry run, rolls back. Returns the references recorded."""
     summary = ImportSummary(rows=len(batch))
-    checked = _check_rows(batch, source, summary)
+    checked, spoiled = _check_rows(batch, source, summary)
+    if run.lines:
+        checked = _group_lines(checked, spoiled, run, summary)
     found = _owners_of(source, {row.order.reference for row in checked})
-    owners = found if memory is None else memory.references
+    owners = found if run.dry_run is None else run.dry_run.references
     owners.update(found)
     new_rows = []
     for row in checked:
         owner = owners.get(row.order.reference)
         if owner == row.key:
-            summary.duplicates += 1
+            summary.duplicates += row.rows
         elif owner is not None:
             reason = (
                 f"reference: {row.order.reference!r} is already used by another customer's order"
@@ -250,12 +356,12 @@ def _apply_batch(
             owners[row.order.reference] = row.key
             new_rows.append(row)
     # Customers first, then orders: adding them in turn would flush the session every time.
-    customers = _customers_for(new_rows, summary, memory)
+    customers = _customers_for(new_rows, summary, run.dry_run)
     for row in new_rows:
         new_order(customers[row.key], row.order, actor)
-    summary.imported = len(new_rows)
+    summary.imported = sum(row.rows for row in new_rows)
     db.session.flush()
-    return summary
+    return summary, {row.order.reference for row in new_rows}
 
 
 def _customers_for(
@@ -274,21 +380,17 @@ def _customers_for(
     return customers
 
 
-def _import_batch(
-    batch: list[Row],
-    source: str,
-    actor: Agent | None,
-    memory: _DryRunMemory | None,
-) -> ImportSummary:
+def _import_batch(batch: list[Row], source: str, actor: Agent | None, run: _Run) -> ImportSummary:
     """Apply and commit one batch (roll it back in a dry run), firing its events after
     commit. A batch that lost a race for a reference is redone, now seeing it."""
     for attempt in range(BATCH_ATTEMPTS):
         try:
-            summary = _apply_batch(batch, source, actor, memory)
-            if memory is None:
+            summary, recorded = _apply_batch(batch, source, actor, run)
+            if run.dry_run is None:
                 events.commit()
             else:
                 db.session.rollback()
+            run.created.update(recorded)
             return summary
         except IntegrityError:
             db.session.rollback()
@@ -328,9 +430,22 @@ def import_orders(
         for _line in _decoded_lines(stream, codec, max_line, lambda n: None):
             pass
         stream.seek(start)
-    records = _records(_decoded_lines(stream, codec, max_line, progress))
-    memory = _DryRunMemory() if dry_run else None
+    lines = _decoded_lines(stream, codec, max_line, progress)
+    header, records = _records(lines)
+    run = _Run(lines="product_line" in header, dry_run=_DryRunMemory() if dry_run else None)
+    groups = _order_groups(records) if run.lines else ([record] for record in records)
     summary = ImportSummary()
-    while batch := list(islice(records, config["ORDERS_IMPORT_BATCH_SIZE"])):
-        summary.add(_import_batch(batch, source, actor, memory))
+    while chunk := list(islice(groups, config["ORDERS_IMPORT_BATCH_SIZE"])):
+        summary.add(_import_batch(list(chain.from_iterable(chunk)), source, actor, run))
     return summary
+
+
+def _order_groups(records: Iterable[Row]) -> Iterator[list[Row]]:
+    """Consecutive rows sharing a reference, together (a batch never splits an order)."""
+
+    def reference(record: Row) -> Any:
+        line, row = record
+        return line if isinstance(row, str) else " ".join(row["reference"].split())
+
+    for _reference, group in groupby(records, key=reference):
+        yield list(group)

@@ -39,7 +39,7 @@ from helpdesk.core.models import (
 )
 from helpdesk.core.validation import clean_body, clean_choice, clean_text
 from helpdesk.extensions import db
-from helpdesk.plugins import call_each
+from helpdesk.plugins import call_each, call_each_refusable
 
 Actor = Agent | Customer | None
 REOPENING_STATUSES = ("pending", "resolved", "closed")
@@ -194,6 +194,7 @@ def open_ticket(
     require_customer_name: bool = False,
     mail: MailFields | None = None,
     acknowledge: bool = True,
+    extra: dict[str, Any] | None = None,
 ) -> Ticket:
     """Open a ticket with its first message.
 
@@ -204,6 +205,8 @@ def open_ticket(
     ``mail`` carries what a received mail adds (its Message-ID, HTML, CC participants).
     A customer's ticket from the web or by mail is acknowledged by mail, unless
     ``acknowledge=False`` or the mail was ``automated`` (auto-responders are never answered).
+    ``extra`` is input for plugins (``helpdesk_ticket_input``), stored in the same transaction;
+    a plugin that refuses it raises ``ValidationError`` and nothing is saved.
     """
     errors: dict[str, str] = {}
     clean: dict[str, Any] = {}
@@ -289,6 +292,12 @@ def open_ticket(
         at=now,
     )
     _add_participants(ticket, mail)
+    if extra is not None:
+        try:
+            call_each_refusable("helpdesk_ticket_input", ticket=ticket, data=extra)
+        except ValidationError:
+            db.session.rollback()
+            raise
     _record(ticket, opened_by or customer, "created", source=source, priority=ticket.priority)
     _count(ticket.team_id, ticket.status, +1)
     search.index_new_ticket(ticket, customer, clean["body"])
@@ -373,6 +382,7 @@ def _change_status(ticket: Ticket, actor: Actor, new: str) -> None:
     _record(ticket, actor, "status", old=old, new=new)
     events.queue("helpdesk_ticket_status_changed", ticket=ticket, old=old, new=new)
     outbound.status_changed(ticket, old, new)
+    call_each("helpdesk_ticket_status_changing", ticket=ticket, old=old, new=new, actor=actor)
 
 
 def _commit_ticket() -> None:

@@ -3,13 +3,11 @@ customer's category and their price policy."""
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, abort, g, jsonify, request, url_for
 
-from helpdesk import Customer, api_auth_required, db, price_policy
+from helpdesk import Customer, api_auth_required, db, json_body, price_policy
 from plugins.categories import service
 from plugins.categories.models import Category
 
@@ -35,23 +33,6 @@ def category_json(category: Category) -> dict[str, Any]:
     }
 
 
-def _body() -> dict[str, Any]:
-    """The JSON object sent (numbers with a fraction exactly); anything else is a 400."""
-    if not request.is_json:
-        abort(400, description="Send a JSON object with 'Content-Type: application/json'.")
-    try:
-        value = json.loads(request.get_data(cache=True), parse_float=Decimal, parse_constant=_bad)
-    except (ValueError, RecursionError) as exc:
-        abort(400, description=f"The body is not valid JSON: {exc}.")
-    if not isinstance(value, dict):
-        abort(400, description="The body must be a JSON object.")
-    return value
-
-
-def _bad(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _customer(customer_id: int) -> Customer:
     customer = db.session.get(Customer, customer_id)
     if customer is None:
@@ -72,7 +53,7 @@ def create_category():
     """Add a category (administrators only)."""
     if not g.api_agent.is_admin:
         abort(403, description="Only administrators may do this.")
-    category = service.create_category(_body())
+    category = service.create_category(json_body(exact_numbers=True))
     response = jsonify(category_json(category))
     response.status_code = 201
     response.headers["Location"] = url_for(".list_categories")
@@ -84,7 +65,7 @@ def create_category():
 def set_customer_category(customer_id: int):
     """Put the customer in the category named ``category``, with an optional ``reason``."""
     customer = _customer(customer_id)
-    data = _body()
+    data = json_body(exact_numbers=True)
     category = service.choosable(data.get("category"))
     service.set_customer_category(
         customer, category, agent=g.api_agent, reason=data.get("reason", "")

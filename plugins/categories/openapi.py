@@ -4,37 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from helpdesk import openapi_parts as oa
+
 TEXT = {"type": "string"}
 DECIMAL = {"type": "string", "pattern": r"^\d+\.\d{2}$"}
 ID = {"type": "integer", "minimum": 1}
-
-
-def _ref(kind: str, name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/{kind}/{name}"}
-
-
-def _json(name: str, description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": _ref("schemas", name)}},
-    }
-
-
-def _errors(*codes: str) -> dict[str, Any]:
-    names = {
-        "400": "BadRequest",
-        "401": "Unauthorized",
-        "403": "Forbidden",
-        "404": "NotFound",
-        "413": "TooLarge",
-        "422": "Invalid",
-        "429": "RateLimited",
-    }
-    return {code: _ref("responses", names[code]) for code in ("401", "429", *codes)}
-
-
-def _body(name: str) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": _ref("schemas", name)}}}
 
 
 CATEGORY = {
@@ -76,17 +50,17 @@ def document_part() -> dict[str, Any]:
                     "operationId": "categories_api.list_categories",
                     "summary": "List client categories with their rules (retired ones last)",
                     "responses": {
-                        "200": _json("CategoryList", "Every category."),
-                        **_errors(),
+                        "200": oa.json_response("CategoryList", "Every category."),
+                        **oa.error_responses(),
                     },
                 },
                 "post": {
                     "operationId": "categories_api.create_category",
                     "summary": "Add a client category (administrators only)",
-                    "requestBody": _body("NewCategory"),
+                    "requestBody": oa.json_request("NewCategory"),
                     "responses": {
-                        "201": _json("Category", "The new category."),
-                        **_errors("400", "403", "413", "422"),
+                        "201": oa.json_response("Category", "The new category."),
+                        **oa.error_responses("400", "403", "413", "422"),
                     },
                 },
             },
@@ -95,10 +69,10 @@ def document_part() -> dict[str, Any]:
                     "operationId": "categories_api.set_customer_category",
                     "summary": "Put a customer in a category (recorded with who and why)",
                     "parameters": [CUSTOMER_ID],
-                    "requestBody": _body("CustomerCategoryChange"),
+                    "requestBody": oa.json_request("CustomerCategoryChange"),
                     "responses": {
-                        "200": _json("CategoryRef", "The customer's category now."),
-                        **_errors("400", "404", "413", "422"),
+                        "200": oa.json_response("CategoryRef", "The customer's category now."),
+                        **oa.error_responses("400", "404", "413", "422"),
                     },
                 },
             },
@@ -111,8 +85,8 @@ def document_part() -> dict[str, Any]:
                         {"name": "amount", "in": "query", "required": True, "schema": TEXT},
                     ],
                     "responses": {
-                        "200": _json("PricePolicy", "The price policy."),
-                        **_errors("404", "422"),
+                        "200": oa.json_response("PricePolicy", "The price policy."),
+                        **oa.error_responses("404", "422"),
                     },
                 },
             },
@@ -123,7 +97,7 @@ def document_part() -> dict[str, Any]:
             "CategoryList": {
                 "type": "object",
                 "required": ["items"],
-                "properties": {"items": {"type": "array", "items": _ref("schemas", "Category")}},
+                "properties": {"items": {"type": "array", "items": oa.ref("schemas", "Category")}},
             },
             "CategoryRef": {
                 "type": "object",

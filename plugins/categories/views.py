@@ -4,8 +4,6 @@ customer's category (``POST /categories/customers/<id>``) and the report
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
 from flask import (
     Blueprint,
     Response,
@@ -30,6 +28,7 @@ from helpdesk import (
     admin_required,
     db,
     login_required,
+    report_period,
 )
 from plugins.categories import report, service
 from plugins.categories.models import COLORS, PRIORITY_BUMPS, Category
@@ -147,28 +146,11 @@ def change_customer(customer_id: int):
     return redirect(url_for("customers.show", customer_id=customer_id))
 
 
-def _period() -> tuple[date, date, dict[str, str]]:
-    """The report's period from ``from``/``to`` (default: the last 365 days)."""
-    errors: dict[str, str] = {}
-    today = date.today()
-    values = {}
-    for name, fallback in (("from", today - timedelta(days=365)), ("to", today)):
-        raw = request.args.get(name, "")
-        try:
-            values[name] = date.fromisoformat(raw) if raw else fallback
-        except ValueError:
-            errors[name] = _("must be a date (YYYY-MM-DD)")
-            values[name] = fallback
-    if values["from"] > values["to"]:
-        errors["to"] = _("must not be before the start")
-    return values["from"], values["to"], errors
-
-
 @bp.get("/reports/categories")
 @login_required
 def report_page():
     """Which category pays? The table (sortable), a bar chart and a CSV export."""
-    start, end, errors = _period()
+    start, end, errors = report_period()
     currency = (
         request.args.get("currency", "").strip().upper() or current_app.config["DEFAULT_CURRENCY"]
     )

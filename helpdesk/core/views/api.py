@@ -124,7 +124,7 @@ def _json_kind(value: Any) -> str:
     return "a number"
 
 
-def _json_body(*, exact_numbers: bool = False) -> dict[str, Any]:
+def json_body(*, exact_numbers: bool = False) -> dict[str, Any]:
     """The request's JSON object; anything else is a 400 that says what is wrong.
 
     With ``exact_numbers``, numbers with a fraction or exponent become ``Decimal`` read from
@@ -302,6 +302,24 @@ def _order(order: Order) -> dict[str, Any]:
     }
 
 
+def _orders(rows: Sequence[Order]) -> list[dict[str, Any]]:
+    """Orders as JSON with their product lines (one query for all the lines)."""
+    found = orders.lines_of(order.id for order in rows)
+    return [
+        {
+            **_order(order),
+            "lines": [
+                {
+                    "product_line": line.product_line,
+                    "amount": str(orders.in_currency_units(line.amount, order.currency)),
+                }
+                for line in found[order.id]
+            ],
+        }
+        for order in rows
+    ]
+
+
 def _agent(agent: Agent) -> dict[str, Any]:
     return {
         **_agent_ref(agent),
@@ -371,8 +389,9 @@ def create_ticket():
     """Open a ticket for a customer, found by e-mail (any case) or created.
 
     The calling agent writes the first message, as when an agent opens a ticket for a phone call.
+    Plugins read their fields of the body (``helpdesk_ticket_input``; e.g. ``claim``).
     """
-    data = _json_body()
+    data = json_body(exact_numbers=True)
     customer = data.get("customer")
     errors = _id_or_null(data, "team")
     if customer is None:
@@ -393,6 +412,7 @@ def create_ticket():
         customer_phone=customer.get("phone"),
         opened_by=g.api_agent,
         source="api",
+        extra=data,
     )
     response = _ticket_response(_load_ticket(ticket.id), 201)
     response.headers["Location"] = url_for(".get_ticket", ticket_id=ticket.id)
@@ -409,7 +429,7 @@ def get_ticket(ticket_id: int):
 def update_ticket(ticket_id: int):
     """Change status, priority, kind, assignee or team; a stale ``version`` is a 409."""
     ticket = _load_ticket(ticket_id)
-    changes = _json_body()
+    changes = json_body()
     expected = _expected_version(changes.pop("version", None))
     errors = _id_or_null(changes, "team")
     if errors:
@@ -430,7 +450,7 @@ def list_messages(ticket_id: int):
 def create_message(ticket_id: int):
     """Reply to the customer, or with ``"internal": true`` add a note only agents see."""
     ticket = _load_ticket(ticket_id)
-    data = _json_body()
+    data = json_body()
     internal = data.get("internal", False)
     if not isinstance(internal, bool):
         raise ValidationError({"internal": "must be true or false"})
@@ -490,7 +510,7 @@ def list_customers():
 @bp.post("/customers")
 def create_customer():
     """Register a customer; an e-mail already known (in any case) is a 409 naming its id."""
-    data = _json_body()
+    data = json_body()
     fields = {k: data[k] for k in ("email", "name", "phone", "notes", "language") if k in data}
     try:
         customer = customers.register_customer(fields)
@@ -522,7 +542,7 @@ def list_orders(customer_id: int):
     """A page of the customer's orders, newest first."""
     args = _query_args()
     page = orders.customer_orders(_load_customer(customer_id), args["page"], args["per_page"])
-    return _list([_order(o) for o in page.orders], page.page, page.per_page, page.has_next)
+    return _list(_orders(page.orders), page.page, page.per_page, page.has_next)
 
 
 @bp.post(f"/customers/<int(max={MAX_ID}):customer_id>/orders")
@@ -530,7 +550,7 @@ def create_order(customer_id: int):
     """Record an order: 201, or 200 with ``"duplicate": true`` and the order already recorded
     under the same ``source`` and ``reference`` (unchanged)."""
     customer = _load_customer(customer_id)
-    data = _json_body(exact_numbers=True)
+    data = json_body(exact_numbers=True)
     try:
         order = orders.record_order(
             customer,
@@ -540,11 +560,38 @@ def create_order(customer_id: int):
             channel=data.get("channel", ""),
             source=data.get("source", "api"),
             reference=data.get("reference"),
+            lines=data.get("lines"),
             actor=g.api_agent,
         )
     except orders.DuplicateOrder as exc:
-        return jsonify({**_order(exc.order), "duplicate": True})
-    return _created({**_order(order), "duplicate": False})
+        return jsonify({**_orders([exc.order])[0], "duplicate": True})
+    return _created({**_orders([order])[0], "duplicate": False})
+
+
+@bp.post(f"/orders/<int(max={MAX_ID}):order_id>/refunds")
+def create_refund(order_id: int):
+    """Give back ``amount`` (full or partial) of a recorded order, with an optional
+    ``reason``: 201, or 422 when it is more than what is left of the order."""
+    order = db.session.get(Order, order_id)
+    if order is None:
+        abort(404)
+    data = json_body(exact_numbers=True)
+    refund = orders.refund_order(
+        order, amount=data.get("amount"), reason=data.get("reason", ""), actor=g.api_agent
+    )
+    refunded = orders.refunded_total(order)
+    return _created(
+        {
+            "id": refund.id,
+            "order_id": order.id,
+            "amount": str(orders.in_currency_units(refund.amount, order.currency)),
+            "currency": order.currency,
+            "reason": refund.reason,
+            "refunded": str(orders.in_currency_units(refunded, order.currency)),
+            "remaining": str(orders.in_currency_units(order.amount - refunded, order.currency)),
+            "created_at": _time(refund.created_at),
+        }
+    )
 
 
 # --- agents and the document ----------------------------------------------------------------

@@ -25,7 +25,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from helpdesk.core import attachments, ratelimit, services, tokens
+from helpdesk.core import attachments, extending, ratelimit, services, tokens
 from helpdesk.core.errors import ValidationError
 from helpdesk.core.models import KINDS, Ticket
 
@@ -96,6 +96,7 @@ def _request_form(
             values=values,
             errors=errors,
             kinds=_kind_labels(),
+            guided=extending.portal_forms(),
             limits=_limits(),
         ),
         status,
@@ -124,7 +125,8 @@ def _status_words() -> dict[str, str]:
 def new_request() -> ResponseReturnValue:
     """The public complaint / support request form; a valid one opens a ticket."""
     if request.method == "GET":
-        return _request_form({}, {})
+        guided = extending.portal_forms().get(request.args.get("kind", ""))
+        return redirect(guided, 303) if guided else _request_form({}, {})
     _guard_post()
     values = {field: request.form.get(field, "") for field in REQUEST_FIELDS}
     try:
