@@ -101,10 +101,9 @@ def app_config(database_url: str, tmp_path: Path) -> dict[str, Any]:
         # Fast hashing: a test suite logs in hundreds of times (production keeps scrypt).
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
         # The example plugin is installed (its revision is in the database, so Alembic must
-        # find it) but pinned off; tests/test_plugins.py switches it on. So is the built-in
-        # categories plugin: the core's tests see the core alone; tests/test_categories*.py
-        # switch it on.
-        "PLUGINS_DISABLED": ["hello", "categories"],
+        # find it) but pinned off; tests/test_plugins.py switches it on. So are the built-in
+        # plugins: the core's tests see the core alone; each plugin's tests switch it on.
+        "PLUGINS_DISABLED": ["hello", "categories", "loyalty"],
     }
 
 

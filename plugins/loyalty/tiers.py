@@ -1,0 +1,102 @@
+"""Cumulative discounts: tiers by what a customer spent in the programme currency (orders less
+their refunds), over their lifetime or the last 12 months (``LOYALTY_TIER_WINDOW``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from helpdesk import Order, OrderRefund, db, in_currency_units, utcnow
+
+WINDOWS = ("lifetime", "12m")
+
+
+class TierConfigError(ValueError):
+    """``LOYALTY_TIERS`` or ``LOYALTY_TIER_WINDOW`` is not as documented."""
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A tier: from how much spent, what discount."""
+
+    name: str
+    threshold: Decimal
+    discount_percent: Decimal
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A customer's tier (or none), the next one and how much is left to reach it."""
+
+    spent: Decimal
+    tier: Tier | None
+    next_tier: Tier | None
+    remaining: Decimal | None
+
+    @property
+    def progress_percent(self) -> int:
+        """How far from the current tier's threshold to the next one (0-100)."""
+        if self.next_tier is None:
+            return 100
+        start = self.tier.threshold if self.tier else Decimal(0)
+        span = self.next_tier.threshold - start
+        return int(max(0, min(100, (self.spent - start) * 100 / span))) if span > 0 else 100
+
+
+def configured() -> list[Tier]:
+    """The tiers of ``LOYALTY_TIERS`` (a list, or its JSON text), lowest first."""
+    raw: Any = current_app.config["LOYALTY_TIERS"]
+    if isinstance(raw, str):
+        import json
+
+        raw = json.loads(raw)
+    tiers = []
+    try:
+        for item in raw:
+            tiers.append(
+                Tier(
+                    str(item["name"]),
+                    Decimal(str(item["from"])),
+                    Decimal(str(item["discount_percent"])),
+                )
+            )
+    except (KeyError, TypeError, InvalidOperation) as exc:
+        raise TierConfigError(
+            f"LOYALTY_TIERS: each tier needs name, from, discount_percent ({exc})"
+        ) from None
+    return sorted(tiers, key=lambda tier: tier.threshold)
+
+
+def spent(customer_id: int) -> Decimal:
+    """What the customer spent in the programme currency within the tier window."""
+    currency = current_app.config["LOYALTY_CURRENCY"]
+    window = current_app.config["LOYALTY_TIER_WINDOW"]
+    if window not in WINDOWS:
+        raise TierConfigError(f"LOYALTY_TIER_WINDOW must be one of {WINDOWS}, not {window!r}")
+    orders = select(Order.id, Order.amount).where(
+        Order.customer_id == customer_id, Order.currency == currency
+    )
+    if window == "12m":
+        orders = orders.where(Order.ordered_on > (utcnow() - timedelta(days=365)).date())
+    orders = orders.subquery()
+    bought = db.session.scalar(select(func.sum(orders.c.amount))) or 0
+    refunded = db.session.scalar(
+        select(func.sum(OrderRefund.amount)).where(OrderRefund.order_id.in_(select(orders.c.id)))
+    )
+    return in_currency_units(Decimal(bought) - (refunded or 0), currency)
+
+
+def standing(customer_id: int) -> Standing:
+    """The customer's tier and the way to the next."""
+    amount = spent(customer_id)
+    reached = [tier for tier in configured() if amount >= tier.threshold]
+    ahead = [tier for tier in configured() if amount < tier.threshold]
+    tier = reached[-1] if reached else None
+    following = ahead[0] if ahead else None
+    remaining = following.threshold - amount if following else None
+    return Standing(amount, tier, following, remaining)
