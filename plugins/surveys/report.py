@@ -1,0 +1,289 @@
+"""The staff appraisal: per agent or team over a period, tickets resolved, surveys sent,
+delivered and answered, response rate, average score, CSAT and the 1-5 distribution, all
+aggregated in SQL (one GROUP BY agent, read in order from the covering index
+``ix_surveys_report``; a team's figures are its agents' summed); the weekly trend, the
+low-score tickets and the latest comments; a CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import Date, case, cast, column, func, select, table
+from sqlalchemy.orm import selectinload
+
+from helpdesk import Agent, Team, db
+from plugins.surveys.models import Survey
+
+SCORES = (1, 2, 3, 4, 5)
+# The categories plugin's tables, read by name (only while that plugin is enabled).
+CUSTOMER_CATEGORIES = table("customer_categories", column("customer_id"), column("category_id"))
+CATEGORIES = table("categories", column("id"), column("name"), column("position"))
+COLUMNS = (
+    "resolved",
+    "sent",
+    "delivered",
+    "answered",
+    "response_rate",
+    "average_score",
+    "csat_percent",
+)
+
+
+@dataclass
+class Row:
+    """One agent's (or team's) figures; ratios are ``None`` without a denominator."""
+
+    key: int | None
+    name: str
+    email: str = ""
+    resolved: int = 0
+    sent: int = 0
+    delivered: int = 0
+    answered: int = 0
+    distribution: dict[str, int] = field(default_factory=lambda: {str(s): 0 for s in SCORES})
+    response_rate: Decimal | None = None
+    average_score: Decimal | None = None
+    csat_percent: Decimal | None = None
+
+
+def _ratio(numerator: int, denominator: int, scale: int = 1, places: str = "0.1") -> Decimal | None:
+    if not denominator:
+        return None
+    value = Decimal(numerator * scale) / Decimal(denominator)
+    return value.quantize(Decimal(places), rounding=ROUND_HALF_UP)
+
+
+def period(start: date, end: date) -> tuple[datetime, datetime]:
+    """``start`` 00:00 to the day after ``end`` 00:00, UTC (both days included)."""
+    return (
+        datetime.combine(start, time.min, UTC),
+        datetime.combine(end + timedelta(days=1), time.min, UTC),
+    )
+
+
+def appraisal(
+    start: date, end: date, *, by: str = "agent", agent_id: int | None = None
+) -> list[Row]:
+    """Each agent's (``by="agent"``) or team's figures for surveys of tickets resolved from
+    ``start`` to ``end``; only ``agent_id``'s when given. A team's are the sum of its
+    agents' (an agent in two teams counts in both). Two or three queries."""
+    since, until = period(start, end)
+    query = (
+        select(
+            Survey.agent_id,
+            func.count(),
+            func.count(Survey.sent_at),
+            func.count(Survey.delivered_at),
+            *[func.count(case((Survey.score == s, 1))) for s in SCORES],
+        )
+        .where(Survey.created_at >= since, Survey.created_at < until)
+        .group_by(Survey.agent_id)
+    )
+    if agent_id is not None:
+        query = query.where(Survey.agent_id == agent_id)
+    figures = db.session.execute(query).all()
+    ids = [values[0] for values in figures if values[0] is not None]
+    agents = {a.id: a for a in db.session.scalars(select(Agent).where(Agent.id.in_(ids)))}
+    rows = [_row(values, agents.get(values[0])) for values in figures]
+    if by == "team":
+        rows = _by_team(rows)
+    return sorted(rows, key=lambda r: (r.key is None, r.name.casefold()))
+
+
+def _by_team(agent_rows: list[Row]) -> list[Row]:
+    """The agents' rows summed per team."""
+    teams = db.session.scalars(select(Team).options(selectinload(Team.agents))).all()
+    member_of: dict[int, list[Team]] = {}
+    for team in teams:
+        for agent in team.agents:
+            member_of.setdefault(agent.id, []).append(team)
+    totals: dict[int | None, Row] = {}
+    for row in agent_rows:
+        for team in member_of.get(row.key, []) or [None]:
+            key = team.id if team is not None else None
+            total = totals.setdefault(key, Row(key, team.name if team is not None else "—"))
+            total.resolved += row.resolved
+            total.sent += row.sent
+            total.delivered += row.delivered
+            for score in total.distribution:
+                total.distribution[score] += row.distribution[score]
+    for total in totals.values():
+        _ratios(total)
+    return list(totals.values())
+
+
+def by_category(
+    start: date, end: date, default_name: str, *, agent_id: int | None = None
+) -> list[Row]:
+    """The figures per client category of the surveyed customers (the categories plugin's
+    data; customers in none count in the category named ``default_name``)."""
+    since, until = period(start, end)
+    category = CUSTOMER_CATEGORIES.c.category_id
+    query = (
+        select(
+            category,
+            func.count(),
+            func.count(Survey.sent_at),
+            func.count(Survey.delivered_at),
+            *[func.count(case((Survey.score == s, 1))) for s in SCORES],
+        )
+        .select_from(Survey)
+        .outerjoin(CUSTOMER_CATEGORIES, CUSTOMER_CATEGORIES.c.customer_id == Survey.customer_id)
+        .where(Survey.created_at >= since, Survey.created_at < until)
+        .group_by(category)
+    )
+    if agent_id is not None:
+        query = query.where(Survey.agent_id == agent_id)
+    names = dict(db.session.execute(select(CATEGORIES.c.id, CATEGORIES.c.name)).all())
+    default_id = next((key for key, name in names.items() if name == default_name), None)
+    totals: dict[int | None, Row] = {}
+    for key, resolved, sent, delivered, *counts in db.session.execute(query):
+        key = default_id if key is None else key
+        total = totals.setdefault(key, Row(key, names.get(key, "—")))
+        total.resolved += int(resolved)
+        total.sent += int(sent)
+        total.delivered += int(delivered)
+        for score, n in zip(SCORES, counts, strict=True):
+            total.distribution[str(score)] += int(n or 0)
+    return sorted((_ratios(r) for r in totals.values()), key=lambda r: r.name.casefold())
+
+
+def _row(values: Any, agent: Agent | None) -> Row:
+    key, resolved, sent, delivered, *counts = values
+    row = Row(key, agent.name if agent else "—", agent.email if agent else "")
+    row.resolved, row.sent, row.delivered = int(resolved), int(sent), int(delivered)
+    row.distribution = {str(s): int(n or 0) for s, n in zip(SCORES, counts, strict=True)}
+    return _ratios(row)
+
+
+def _ratios(row: Row) -> Row:
+    """Fill in the answered count, response rate, average score and CSAT."""
+    counts = [row.distribution[str(s)] for s in SCORES]
+    row.answered = sum(counts)
+    total = sum(s * n for s, n in zip(SCORES, counts, strict=True))
+    row.response_rate = _ratio(row.answered, row.sent, 100)
+    row.average_score = _ratio(total, row.answered, 1, "0.01")
+    row.csat_percent = _ratio(counts[3] + counts[4], row.answered, 100)
+    return row
+
+
+def _week_start(column):
+    """SQL for the Monday of ``column``'s week, on either database."""
+    if db.engine.dialect.name == "postgresql":
+        return cast(func.date_trunc("week", column), Date)
+    return func.date(column, "weekday 0", "-6 days")
+
+
+def weekly_trend(start: date, end: date, *, agent_id: int | None = None) -> list[dict[str, Any]]:
+    """Per week (Monday first): surveys answered and the average score."""
+    since, until = period(start, end)
+    week = _week_start(Survey.created_at).label("week")
+    query = (
+        select(week, func.count(Survey.score), func.avg(Survey.score))
+        .where(Survey.created_at >= since, Survey.created_at < until)
+        .group_by(week)
+        .order_by(week)
+    )
+    if agent_id is not None:
+        query = query.where(Survey.agent_id == agent_id)
+    return [
+        {
+            "week": str(value),
+            "answered": int(answered),
+            "average": None if average is None else Decimal(str(average)).quantize(Decimal("0.01")),
+        }
+        for value, answered, average in db.session.execute(query)
+    ]
+
+
+def chart_bars(trend: list[dict[str, Any]], height: int = 160, step: int = 28) -> list[dict]:
+    """Bars for the weekly trend: the average score (out of 5) as a height in px."""
+    return [
+        {
+            "x": index * step,
+            "height": int((week["average"] or 0) / 5 * height),
+            "label": week["week"],
+            "value": week["average"],
+            "answered": week["answered"],
+        }
+        for index, week in enumerate(trend)
+    ]
+
+
+def low_scores(start: date, end: date, *, agent_id: int | None = None, limit: int = 100):
+    """The surveys scored 1-2 in the period, newest first, with their agents."""
+    since, until = period(start, end)
+    query = (
+        select(Survey)
+        .where(Survey.created_at >= since, Survey.created_at < until, Survey.score.in_((1, 2)))
+        .order_by(Survey.created_at.desc())
+        .limit(limit)
+    )
+    if agent_id is not None:
+        query = query.where(Survey.agent_id == agent_id)
+    return list(db.session.scalars(query))
+
+
+def comments(start: date, end: date, *, agent_id: int | None = None, limit: int = 50):
+    """The latest answered surveys with a comment in the period."""
+    since, until = period(start, end)
+    query = (
+        select(Survey)
+        .where(
+            Survey.created_at >= since,
+            Survey.created_at < until,
+            Survey.score.is_not(None),
+            Survey.comment != "",
+        )
+        .order_by(Survey.answered_at.desc())
+        .limit(limit)
+    )
+    if agent_id is not None:
+        query = query.where(Survey.agent_id == agent_id)
+    return list(db.session.scalars(query))
+
+
+def to_json(row: Row, by: str = "agent") -> dict[str, Any]:
+    """A row as the API answers it."""
+    ref = (
+        {"id": row.key, "email": row.email, "name": row.name}
+        if by == "agent"
+        else {"id": row.key, "name": row.name}
+    )
+    return {
+        by: ref if row.key is not None else None,
+        "resolved": row.resolved,
+        "sent": row.sent,
+        "delivered": row.delivered,
+        "answered": row.answered,
+        "response_rate": None if row.response_rate is None else float(row.response_rate),
+        "average_score": None if row.average_score is None else float(row.average_score),
+        "csat_percent": None if row.csat_percent is None else float(row.csat_percent),
+        "distribution": row.distribution,
+    }
+
+
+def to_csv(rows: list[Row], by: str = "agent") -> str:
+    """The table as CSV (names guarded against spreadsheet formulas)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([by, *COLUMNS, *[f"score_{s}" for s in SCORES]])
+    for row in rows:
+        values = [getattr(row, name) for name in COLUMNS]
+        writer.writerow(
+            [
+                _csv_safe(row.name),
+                *["" if v is None else v for v in values],
+                *[row.distribution[str(s)] for s in SCORES],
+            ]
+        )
+    return out.getvalue()
+
+
+def _csv_safe(value: str) -> str:
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

@@ -1,0 +1,576 @@
+"""The survey's rules: schedule one when a ticket is resolved (or say why not), drop it when
+the ticket is reopened, send it through the worker, read the answers, opt-outs and delivery
+reports, and act on a low score. The views, the API and the hooks all call these."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app, url_for
+from flask_babel import gettext as _
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased, joinedload
+
+from helpdesk import (
+    Agent,
+    ChannelUnavailable,
+    Customer,
+    Delivery,
+    DeliveryRefused,
+    Message,
+    Team,
+    Ticket,
+    ValidationError,
+    call_each,
+    db,
+    enqueue,
+    notify_agents,
+    utcnow,
+)
+from plugins.surveys import gateways, phones, text
+from plugins.surveys.models import STATUSES, SmsOptOut, SmsReply, Survey, SurveyTemplate
+
+CHANNEL = "sms"
+SENT_STATUSES = ("sent", "delivered", "answered")
+LOW_SCORES = (1, 2)
+MAX_SMS_LENGTH = 1600
+MAX_SID_LENGTH = 64
+DELIVERY_STATUSES = ("queued", "sending", "sent", "delivered", "undelivered", "failed")
+PUBLIC_STATUSES = (*STATUSES, "expired")
+
+
+def _config(key: str) -> Any:
+    return current_app.config[key]
+
+
+def region() -> str | None:
+    """The region for numbers written without a country code."""
+    return _config("SURVEYS_DEFAULT_REGION") or _config("PHONE_DEFAULT_REGION")
+
+
+# --- scheduling ------------------------------------------------------------------------------
+
+
+def template_body(language: str) -> tuple[str, str]:
+    """``(language, template)`` for a customer's ``language``: the saved one, the shipped
+    default, else the deployment's default language's."""
+    default = _config("BABEL_DEFAULT_LOCALE")
+    wanted = [lang for lang in (language, language.split("_")[0], default, "en") if lang]
+    saved = dict(
+        db.session.execute(
+            select(SurveyTemplate.language, SurveyTemplate.body).where(
+                SurveyTemplate.language.in_(wanted)
+            )
+        ).all()
+    )
+    for lang in wanted:
+        body = saved.get(lang) or text.DEFAULT_TEMPLATES.get(lang)
+        if body:
+            return lang, body
+    return "en", text.DEFAULT_TEMPLATES["en"]
+
+
+def sms_text(body: str, ticket: Ticket, agent: Agent | None) -> str:
+    """The template ``body`` filled in for ``ticket`` resolved by ``agent``."""
+    first_name = (agent.name.split() or [""])[0] if agent is not None else ""
+    return text.fill(
+        body,
+        {
+            "agent": first_name or _config("HELPDESK_NAME"),
+            "reference": ticket.reference,
+            "customer": ticket.customer.name,
+            "helpdesk": _config("HELPDESK_NAME"),
+        },
+    )
+
+
+def schedule(ticket: Ticket, agent: Agent | None, *, now: datetime | None = None) -> Survey:
+    """The survey for ``ticket``, being resolved by ``agent``, added to the current
+    transaction (no query, no commit: it rides on the status change's own). A number that
+    cannot take an SMS is skipped with its reason at once; otherwise the SMS is queued for
+    the worker after the delay and outside quiet hours in the customer's time zone. The rules
+    that need the database (opted out, too recent, reopened) are checked when it is sent."""
+    now = now or utcnow()
+    customer = ticket.customer
+    phone = phones.parse(customer.phone, region())
+    survey = Survey(
+        ticket_id=ticket.id,
+        customer_id=customer.id,
+        agent_id=agent.id if agent is not None else None,
+        team_id=ticket.team_id,
+        phone=phone.e164,
+        language=customer.language or _config("BABEL_DEFAULT_LOCALE"),
+        status="skipped" if phone.reason else "scheduled",
+        reason=phone.reason,
+        created_at=now,
+        due_at=now,
+    )
+    if not phone.reason:
+        delayed = now + timedelta(seconds=_config("SURVEYS_DELAY_SECONDS"))
+        tz = phones.zone(phone.time_zone, _config("BABEL_DEFAULT_TIMEZONE"))
+        quiet = phones.quiet_hours(_config("SURVEYS_QUIET_HOURS"))
+        survey.due_at = phones.outside_quiet_hours(delayed, tz, quiet)
+        survey.outbox_key = f"survey-{ticket.id}-{secrets.token_hex(8)}"
+    db.session.add(survey)
+    if survey.outbox_key:
+        enqueue(
+            CHANNEL,
+            {"survey_key": survey.outbox_key},
+            dedupe_key=survey.outbox_key,
+            ticket_id=ticket.id,
+            due_at=survey.due_at,
+        )
+    return survey
+
+
+def drop_reopened(ticket: Ticket) -> None:
+    """Skip the ticket's surveys not sent yet (reason ``reopened``), in the current
+    transaction."""
+    db.session.execute(
+        update(Survey)
+        .where(Survey.ticket_id == ticket.id, Survey.status == "scheduled")
+        .values(status="skipped", reason="reopened")
+    )
+
+
+# --- sending (the worker) --------------------------------------------------------------------
+
+
+def backend() -> gateways.Send:
+    """The sender of ``SURVEYS_SMS_BACKEND``, made once per app and backend name."""
+    name = _config("SURVEYS_SMS_BACKEND")
+    made = current_app.extensions.setdefault("surveys_sms_senders", {})
+    if name not in made:
+        found: dict[str, Any] = {}
+        for backends in call_each("helpdesk_sms_backends"):
+            for key, make in backends.items():
+                found.setdefault(key, make)
+        if name not in found:
+            raise ChannelUnavailable(f"no SMS backend {name!r} (SURVEYS_SMS_BACKEND)")
+        made[name] = found[name](current_app.config)
+    return made[name]
+
+
+def status_callback_url() -> str:
+    """Where the gateway reports delivery (on ``PUBLIC_URL``, as the signature needs)."""
+    return _config("PUBLIC_URL").rstrip("/") + "/sms/status"
+
+
+def _due_survey(key: str, now: datetime):
+    """``(survey, ticket, agent, opted out, sent to the customer recently, the saved
+    template of the survey's language)`` in one query."""
+    earlier = aliased(Survey)
+    opted_out = select(SmsOptOut.opted_out).where(SmsOptOut.phone == Survey.phone).scalar_subquery()
+    recent = (
+        select(earlier.id)
+        .where(
+            earlier.customer_id == Survey.customer_id,
+            earlier.id != Survey.id,
+            earlier.sent_at >= now - timedelta(days=_config("SURVEYS_MIN_DAYS_BETWEEN")),
+        )
+        .exists()
+    )
+    return db.session.execute(
+        select(Survey, Ticket, Agent, opted_out, recent, SurveyTemplate.body)
+        .join(Ticket, Ticket.id == Survey.ticket_id)
+        .outerjoin(Agent, Agent.id == Survey.agent_id)
+        .outerjoin(SurveyTemplate, SurveyTemplate.language == Survey.language)
+        .where(Survey.outbox_key == key)
+    ).first()
+
+
+def _reason_now(ticket: Ticket, opted_out: bool | None, recent: bool) -> str:
+    if ticket.status not in ("resolved", "closed"):
+        return "reopened"
+    if opted_out:
+        return "opted_out"
+    return "too_recent" if recent else ""
+
+
+def deliver(delivery: Delivery) -> None:
+    """Send one survey (the worker calls this outside any transaction). A survey already sent
+    (a retry after a crash) or dropped is not sent again; one whose customer opted out, was
+    sent another survey within ``SURVEYS_MIN_DAYS_BETWEEN`` days or reopened the ticket is
+    skipped with that reason."""
+    now = utcnow()
+    db.session.rollback()  # read a fresh snapshot, not one a caller left open
+    found = _due_survey(str(delivery.payload.get("survey_key")), now)
+    if found is None or found[0].status != "scheduled" or found[0].message_sid:
+        db.session.rollback()
+        return
+    survey, ticket, agent, opted_out, recent, saved = found
+    survey_id = survey.id
+    reason = _reason_now(ticket, opted_out, recent)
+    language, template = survey.language, saved or text.DEFAULT_TEMPLATES.get(survey.language)
+    if template is None:
+        language, template = template_body(survey.language)
+    body = sms_text(template, ticket, agent)
+    sms = {"to": survey.phone, "body": body, "status_callback": status_callback_url()}
+    # Writes go in transactions of their own (on SQLite a read transaction cannot always
+    # become a writing one), and no transaction stays open while the gateway is called.
+    db.session.rollback()
+    if reason:
+        _mark(survey_id, status="skipped", reason=reason)
+        return
+    send = backend()
+    try:
+        sid = send(sms)
+    except DeliveryRefused as exc:
+        code = str(getattr(exc, "code", "") or "")[:16]
+        _mark(
+            survey_id,
+            status="failed",
+            body=body,
+            language=language,
+            error_code=code,
+            error_message=str(exc)[:500],
+        )
+        raise DeliveryRefused(f"{code}: {exc}" if code else str(exc)) from exc
+    _mark(
+        survey_id,
+        status="sent",
+        body=body,
+        language=language,
+        sent_at=utcnow(),
+        message_sid=str(sid)[:MAX_SID_LENGTH],
+        delivery_status="sent",
+    )
+
+
+def _mark(survey_id: int, **values: Any) -> None:
+    """Record how the send went, unless the survey left ``scheduled`` meanwhile."""
+    db.session.execute(
+        update(Survey).where(Survey.id == survey_id, Survey.status == "scheduled").values(**values)
+    )
+    db.session.commit()
+
+
+# --- answers ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One SMS as the gateway posted it."""
+
+    message_sid: str
+    sender: str
+    to: str
+    body: str
+
+    @classmethod
+    def from_form(cls, form: Any) -> Inbound:
+        """Read the webhook's form; ``ValidationError`` when a required field is missing."""
+        sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip()
+        sender = (form.get("From") or "").strip()
+        errors = {}
+        if not sid or len(sid) > MAX_SID_LENGTH:
+            errors["MessageSid"] = "required, at most 64 characters"
+        if not sender:
+            errors["From"] = "required"
+        if errors:
+            raise ValidationError(errors)
+        return cls(
+            message_sid=sid,
+            sender=phones.e164_or_raw(sender, region()),
+            to=(form.get("To") or "").strip()[:32],
+            body=(form.get("Body") or "")[:MAX_SMS_LENGTH],
+        )
+
+
+def receive(sms: Inbound, *, now: datetime | None = None) -> str | None:
+    """Take in one SMS: an opt-out or opt-in, a score, a comment, or unmatched (kept). Returns
+    the text to answer with (asking again for a score), or ``None``. Idempotent by
+    ``MessageSid``: a replay changes nothing. Commits."""
+    now = now or utcnow()
+    if db.session.scalar(select(SmsReply.id).where(SmsReply.message_sid == sms.message_sid)):
+        return None
+    reply = SmsReply(
+        message_sid=sms.message_sid,
+        from_number=sms.sender,
+        to_number=sms.to,
+        body=sms.body,
+        received_at=now,
+    )
+    answer = _take(reply, sms, now)
+    db.session.add(reply)
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same MessageSid posted twice at once: the other one won
+        db.session.rollback()
+        return None
+    return answer
+
+
+def _take(reply: SmsReply, sms: Inbound, now: datetime) -> str | None:
+    word = text.keyword(sms.body)
+    survey = _latest_survey(sms.sender, now)
+    reply.survey_id = survey.id if survey is not None else None
+    if word:
+        reply.kind = word
+        set_opt_out(
+            sms.sender,
+            word == "opt_out",
+            keyword=sms.body.strip().upper()[:16],
+            customer_id=survey.customer_id if survey is not None else None,
+            now=now,
+        )
+        return None
+    if survey is None:
+        reply.kind = "unmatched"
+        return None
+    if survey.score is not None:
+        reply.kind = "comment"
+        survey.comment = "\n".join(part for part in (survey.comment, sms.body.strip()) if part)
+        return None
+    found = text.read_score(sms.body)
+    if found is None:
+        if survey.asked_again:
+            reply.kind = "comment"
+            survey.comment = "\n".join(p for p in (survey.comment, sms.body.strip()) if p)
+            return None
+        reply.kind = "ask_again"
+        survey.asked_again = True
+        return text.ASK_AGAIN.get(survey.language, text.ASK_AGAIN["en"])
+    reply.kind = "score"
+    survey.score, comment = found
+    survey.comment = "\n".join(p for p in (survey.comment, comment) if p)
+    survey.status, survey.answered_at = "answered", now
+    if survey.score in LOW_SCORES:
+        _low_score(survey)
+    return None
+
+
+def _latest_survey(phone: str, now: datetime) -> Survey | None:
+    """The latest survey sent to ``phone`` within the reply window."""
+    since = now - timedelta(days=_config("SURVEYS_REPLY_DAYS"))
+    return db.session.scalar(
+        select(Survey)
+        .where(Survey.phone == phone, Survey.sent_at >= since, Survey.status.in_(SENT_STATUSES))
+        .order_by(Survey.sent_at.desc(), Survey.id.desc())
+        .limit(1)
+    )
+
+
+def set_opt_out(
+    phone: str, opted_out: bool, *, keyword: str, customer_id: int | None, now: datetime
+) -> SmsOptOut:
+    """Record that ``phone`` opted out (or back in), with the time and the customer."""
+    row = db.session.get(SmsOptOut, phone)
+    if row is None:
+        row = SmsOptOut(phone=phone)
+        db.session.add(row)
+    row.opted_out, row.keyword, row.changed_at = opted_out, keyword, now
+    if customer_id is not None:
+        row.customer_id = customer_id
+    return row
+
+
+def _low_score(survey: Survey) -> None:
+    """A score of 1-2: an internal note on the ticket, a mail to the team lead (else the
+    admins), and the ticket marked for a follow-up."""
+    survey.follow_up = True
+    ticket = db.session.get(Ticket, survey.ticket_id)
+    agent = db.session.get(Agent, survey.agent_id) if survey.agent_id else None
+    summary = _(
+        "SMS survey: the customer gave %(score)s of 5 for %(agent)s.",
+        score=survey.score,
+        agent=agent.name if agent else "—",
+    )
+    comment = _("Comment: %(c)s", c=survey.comment) if survey.comment else ""
+    db.session.add(
+        Message(
+            ticket_id=ticket.id,
+            author_type="customer",
+            customer_id=survey.customer_id,
+            body="\n\n".join(p for p in (summary, comment) if p),
+            internal=True,
+            source="sms",
+        )
+    )
+    link = _config("PUBLIC_URL").rstrip("/") + url_for("agent.ticket", ticket_id=ticket.id)
+    notify_agents(
+        _recipients(survey.team_id, agent),
+        _("Low survey score on %(ref)s: %(score)s of 5", ref=ticket.reference, score=survey.score),
+        "\n\n".join(
+            p for p in (summary, comment, f"{ticket.reference} {ticket.subject}", link) if p
+        ),
+        key=f"survey{survey.id}low",
+        ticket_id=ticket.id,
+    )
+
+
+def _recipients(team_id: int | None, agent: Agent | None) -> list[Agent]:
+    """The lead of the ticket's team (else of the agent's teams), else the admins."""
+    teams = [db.session.get(Team, team_id)] if team_id else (agent.teams if agent else [])
+    for team in teams:
+        if team is not None and team.lead is not None and team.lead.active:
+            return [team.lead]
+    return list(
+        db.session.scalars(select(Agent).where(Agent.role == "admin", Agent.active.is_(True)))
+    )
+
+
+def delivery_report(form: Any) -> Survey | None:
+    """A gateway's status callback: the SMS's delivery status and error code. Statuses only
+    move forward (a late "sent" never undoes "delivered"). Commits."""
+    sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip()[:MAX_SID_LENGTH]
+    status = (form.get("MessageStatus") or form.get("SmsStatus") or "").strip().lower()
+    if not sid or status not in DELIVERY_STATUSES:
+        raise ValidationError({"MessageStatus": "required: " + ", ".join(DELIVERY_STATUSES)})
+    survey = db.session.scalar(select(Survey).where(Survey.message_sid == sid))
+    if survey is None:
+        return None
+    if DELIVERY_STATUSES.index(status) > DELIVERY_STATUSES.index(
+        survey.delivery_status or "queued"
+    ):
+        survey.delivery_status = status
+        if status == "delivered":
+            survey.delivered_at = utcnow()
+            if survey.status == "sent":
+                survey.status = "delivered"
+        elif status in ("undelivered", "failed"):
+            survey.error_code = (form.get("ErrorCode") or "").strip()[:16]
+            survey.error_message = (form.get("ErrorMessage") or status).strip()[:500]
+            if survey.status in ("sent", "delivered"):
+                survey.status = "failed"
+    db.session.commit()
+    return survey
+
+
+# --- opt-out state, panels, follow-ups ---------------------------------------------------------
+
+
+def opt_out_states(customers: list[Customer]) -> dict[int, SmsOptOut | None]:
+    """Each customer's opt-out record (by their number, else by customer), in one query."""
+    numbers = {c.id: phones.e164_or_raw(c.phone, region()) if c.phone else "" for c in customers}
+    ids = [c.id for c in customers]
+    rows = db.session.scalars(
+        select(SmsOptOut).where(
+            or_(
+                SmsOptOut.phone.in_([n for n in numbers.values() if n]),
+                SmsOptOut.customer_id.in_(ids),
+            )
+        )
+    ).all()
+    by_phone = {row.phone: row for row in rows}
+    by_customer = {row.customer_id: row for row in rows if row.customer_id is not None}
+    return {c.id: by_phone.get(numbers[c.id]) or by_customer.get(c.id) for c in customers}
+
+
+def ticket_surveys(ticket: Ticket) -> list[Survey]:
+    """The ticket's surveys, newest first, with their agents."""
+    return list(
+        db.session.scalars(
+            select(Survey)
+            .options(joinedload(Survey.agent))
+            .where(Survey.ticket_id == ticket.id)
+            .order_by(Survey.id.desc())
+        )
+    )
+
+
+def customer_surveys(customer: Customer, limit: int = 10) -> list[Survey]:
+    """The customer's latest surveys, with their agents."""
+    return list(
+        db.session.scalars(
+            select(Survey)
+            .options(joinedload(Survey.agent))
+            .where(Survey.customer_id == customer.id)
+            .order_by(Survey.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def follow_up_ticket_ids(ticket_ids: list[int]) -> set[int]:
+    """Which of ``ticket_ids`` wait for a follow-up after a low score."""
+    return set(
+        db.session.scalars(
+            select(Survey.ticket_id).where(
+                Survey.follow_up.is_(True), Survey.ticket_id.in_(ticket_ids)
+            )
+        )
+    )
+
+
+def follow_up_done(ticket: Ticket) -> int:
+    """Clear the ticket's follow-up marks. Commits; returns how many were cleared."""
+    result = db.session.execute(
+        update(Survey)
+        .where(Survey.ticket_id == ticket.id, Survey.follow_up.is_(True))
+        .values(follow_up=False)
+    )
+    db.session.commit()
+    return result.rowcount
+
+
+def public_status(survey: Survey, now: datetime | None = None) -> str:
+    """The survey's status as the API shows it (``expired`` when a sent survey got no answer
+    within ``SURVEYS_REPLY_DAYS``)."""
+    cutoff = (now or utcnow()) - timedelta(days=_config("SURVEYS_REPLY_DAYS"))
+    waiting = survey.status in ("sent", "delivered") and survey.sent_at is not None
+    return "expired" if waiting and survey.sent_at < cutoff else survey.status
+
+
+def status_condition(status: str, now: datetime):
+    """SQL for surveys whose ``public_status`` is ``status``."""
+    cutoff = now - timedelta(days=_config("SURVEYS_REPLY_DAYS"))
+    waiting = Survey.status.in_(("sent", "delivered"))
+    if status == "expired":
+        return and_(waiting, Survey.sent_at < cutoff)
+    if status in ("sent", "delivered"):
+        return and_(Survey.status == status, Survey.sent_at >= cutoff)
+    return Survey.status == status
+
+
+# --- templates ---------------------------------------------------------------------------------
+
+
+def save_template(language: str, body: str, *, agent: Agent | None) -> SurveyTemplate:
+    """Save the SMS text for ``language``; a syntax error or unknown field is refused
+    (``ValidationError``) and nothing is saved. Commits."""
+    errors: dict[str, str] = {}
+    lang = (language or "").strip()
+    if not lang or len(lang) > 16 or not lang.replace("_", "").replace("-", "").isalnum():
+        errors["language"] = "a language code such as en or pt_BR"
+    try:
+        clean = text.check_template(body or "")
+    except text.TemplateError as exc:
+        errors["body"] = str(exc)
+    if errors:
+        raise ValidationError(errors)
+    row = db.session.get(SurveyTemplate, lang) or SurveyTemplate(language=lang)
+    row.body, row.updated_at = clean, utcnow()
+    row.updated_by_id = agent.id if agent is not None else None
+    db.session.add(row)
+    db.session.commit()
+    return row
+
+
+def templates() -> dict[str, str]:
+    """Every language's SMS text: the shipped defaults, overridden by the saved ones."""
+    saved = dict(db.session.execute(select(SurveyTemplate.language, SurveyTemplate.body)).all())
+    return {**text.DEFAULT_TEMPLATES, **saved}
+
+
+def preview(body: str) -> dict[str, Any]:
+    """The template filled in with an example, and its length in characters and segments
+    (``error`` when it does not parse)."""
+    try:
+        clean = text.check_template(body)
+    except text.TemplateError as exc:
+        return {"error": str(exc)}
+    example = text.fill(
+        clean,
+        {
+            "agent": "Ana",
+            "reference": "#1234",
+            "customer": "Cleo",
+            "helpdesk": _config("HELPDESK_NAME"),
+        },
+    )
+    return {"text": example, **text.segments(example)}
