@@ -35,6 +35,9 @@ browser:
 	  echo "Installing Debian's dovecot-imapd for the IMAP fetch tests..."; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null \
 	  || echo "dovecot-imapd could not be installed: the IMAP tests will be skipped"; }
+	@[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || { \
+	  echo "Installing Debian's DejaVu fonts for the PDF letters..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core >/dev/null; }
 
 lint: setup
 	$(BIN)/ruff check .
