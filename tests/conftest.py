@@ -103,7 +103,7 @@ def app_config(database_url: str, tmp_path: Path) -> dict[str, Any]:
         # The example plugin is installed (its revision is in the database, so Alembic must
         # find it) but pinned off; tests/test_plugins.py switches it on. So are the built-in
         # plugins: the core's tests see the core alone; each plugin's tests switch it on.
-        "PLUGINS_DISABLED": ["hello", "categories", "surveys", "loyalty", "letters"],
+        "PLUGINS_DISABLED": ["hello", "categories", "surveys", "loyalty", "letters", "retention"],
     }
 
 

@@ -1,0 +1,128 @@
+"""The dashboard's pieces worked out from a computed population: the drying-up table (sorted,
+as CSV), the monthly chart of lost clients and the small AOV trend charts, drawn as SVG
+coordinates for the templates."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+from typing import Any
+
+from plugins.retention import service
+from plugins.retention.compute import Population
+from plugins.retention.service import ClientRow
+
+SORT_KEYS = ("name", "signal", "aov_change", "last_order", "manager", "complaints")
+CHART_HEIGHT = 120
+CHART_BAR = 40
+
+
+# Sort keys answered by the figures alone: the page then loads only the rows it shows.
+FIGURE_SORTS = {
+    "signal": lambda f: ",".join(f.signals),
+    "aov_change": service.worst_change,
+    "last_order": lambda f: f.last_day,
+}
+ROW_SORTS = {
+    "name": lambda r: r.customer.display_name.casefold(),
+    "manager": lambda r: r.manager.name.casefold() if r.manager else None,
+    "complaints": lambda r: r.complaints_90d,
+}
+
+
+def _sorted(items: list, get, descending: bool) -> list:
+    """``items`` by ``get``; those without a value go last either way."""
+    present = [i for i in items if get(i) is not None]
+    missing = [i for i in items if get(i) is None]
+    return sorted(present, key=get, reverse=descending) + missing
+
+
+def drying_rows(
+    pop: Population, key: str, descending: bool, limit: int | None
+) -> tuple[list[ClientRow], int]:
+    """The drying-up clients by ``key`` (one of ``SORT_KEYS``), the first ``limit`` (all for
+    ``None``) with their customer, manager and complaints; and how many there are."""
+    items = service.clients(pop, "drying_up")
+    if key in FIGURE_SORTS:
+        get = FIGURE_SORTS[key]
+        chosen = _sorted(items, lambda item: get(item[1]), descending)[:limit]
+        return service.client_rows(chosen, pop.as_of), len(items)
+    rows = _sorted(service.client_rows(items, pop.as_of), ROW_SORTS[key], descending)
+    return rows[:limit], len(items)
+
+
+def changes_text(row: ClientRow) -> str:
+    """The AOV change per currency as shown: ``EUR -40.00 %``."""
+    changes = row.figures.aov_change_percent
+    return ", ".join(f"{c} {service.percent(v)} %" for c, v in sorted(changes.items()))
+
+
+def to_csv(rows: list[ClientRow], as_of: date) -> str:
+    """The drying-up list as CSV (spreadsheet formulas neutralised)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [
+            "as_of",
+            "customer_id",
+            "email",
+            "name",
+            "signals",
+            "stopped_lines",
+            "aov_change_percent",
+            "last_order",
+            "account_manager",
+            "complaints_90d",
+        ]
+    )
+    for row in rows:
+        writer.writerow(
+            [
+                as_of.isoformat(),
+                row.customer.id,
+                _csv_safe(row.customer.email),
+                _csv_safe(row.customer.name),
+                " ".join(row.figures.signals),
+                _csv_safe("; ".join(row.figures.stopped_lines)),
+                changes_text(row),
+                row.figures.last_day.isoformat() if row.figures.last_day else "",
+                _csv_safe(row.manager.email) if row.manager else "",
+                row.complaints_90d,
+            ]
+        )
+    return out.getvalue()
+
+
+def _csv_safe(text: str) -> str:
+    """Text a spreadsheet will not run as a formula."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def month_bars(months: list[tuple[str, int]]) -> list[dict[str, Any]]:
+    """Vertical bars for the monthly chart: ``label``, ``value``, ``x``, ``y``, ``height``."""
+    top = max((count for _, count in months), default=0)
+    bars = []
+    for index, (label, count) in enumerate(months):
+        height = round(count / top * CHART_HEIGHT) if top else 0
+        bars.append(
+            {
+                "label": label,
+                "value": count,
+                "x": index * (CHART_BAR + 8),
+                "y": CHART_HEIGHT - height + 16,
+                "height": height,
+            }
+        )
+    return bars
+
+
+def trend_points(previous: Any, last: Any, width: int = 60, height: int = 20) -> str | None:
+    """The ``points`` of a two-point line from the previous to the last 90 days' AOV (one
+    currency), or ``None`` when either is missing."""
+    if previous is None or last is None:
+        return None
+    top = max(previous, last) or 1
+    y_prev = height - float(previous / top) * (height - 2) - 1
+    y_last = height - float(last / top) * (height - 2) - 1
+    return f"0,{y_prev:.1f} {width},{y_last:.1f}"

@@ -1,0 +1,424 @@
+"""The plugin's rules: reading a reference date, the summary and the client lists built on
+``compute.population``, loss reasons, account managers and call tasks.
+
+Money leaves this module rounded half-up to the currency's places, once, from exact sums; it is
+always a mapping currency → amount, never a sum across currencies. Counts are of clients.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from helpdesk import Agent, Customer, Ticket, ValidationError, currency_places, db, utcnow
+from plugins.retention.compute import Population, population
+from plugins.retention.definitions import Figures, Rules, in_window
+from plugins.retention.models import AccountManager, CallTask, LossReason
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+LIST_STATUSES = ("lost", "drying_up", "at_risk", "regular", "won_back")
+MAX_NOTE_LENGTH = 2000
+
+
+# --- reading input ------------------------------------------------------------------------
+
+
+def parse_as_of(value: str | None) -> date:
+    """The reference date from ``YYYY-MM-DD`` (today, UTC, when absent or empty).
+
+    Raises ``ValidationError`` on ``as_of`` for anything else: another format, a day not in
+    the calendar, a year before 1900 or a date after today."""
+    if value is None or value == "":
+        return utcnow().date()
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        raise ValidationError({"as_of": "must be a date written YYYY-MM-DD"})
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError({"as_of": f"{value!r} is not a date in the calendar"}) from None
+    if day.year < 1900:
+        raise ValidationError({"as_of": "must not be before 1900-01-01"})
+    if day > utcnow().date():
+        raise ValidationError({"as_of": "must not be in the future"})
+    return day
+
+
+def rules() -> Rules:
+    """The definitions' thresholds from the settings."""
+    return Rules.from_config(current_app.config)
+
+
+def reasons() -> dict[str, bool | None]:
+    """The configured loss reasons: name → beyond our control (``True``), ours (``False``) or
+    not known (``None``)."""
+    return dict(current_app.config["RETENTION_REASONS"])
+
+
+# --- money --------------------------------------------------------------------------------
+
+
+def round_money(value: Fraction | Decimal, currency: str) -> Decimal:
+    """``value`` rounded half-up (away from zero) to ``currency``'s places, exactly."""
+    places = currency_places(currency)
+    scaled = Fraction(value) * 10**places
+    units = math.floor(abs(scaled) + Fraction(1, 2))
+    return Decimal(units if scaled >= 0 else -units).scaleb(-places)
+
+
+def money(values: Mapping[str, Fraction | Decimal]) -> dict[str, str]:
+    """Money per currency as JSON carries it: ``{"EUR": "400.00"}``, by currency code."""
+    return {c: str(round_money(v, c)) for c, v in sorted(values.items())}
+
+
+def percent(value: Fraction) -> Decimal:
+    """A percentage rounded half-up to two places."""
+    scaled = value * 100
+    units = math.floor(abs(scaled) + Fraction(1, 2))
+    return Decimal(units if scaled >= 0 else -units).scaleb(-2)
+
+
+def add_up(values: Iterable[Mapping[str, Fraction | Decimal]]) -> dict[str, Fraction]:
+    """The exact sums per currency of many clients' figures (never across currencies)."""
+    totals: dict[str, Fraction] = defaultdict(Fraction)
+    for mapping in values:
+        for currency, amount in mapping.items():
+            totals[currency] += Fraction(amount)
+    return dict(totals)
+
+
+# --- the summary --------------------------------------------------------------------------
+
+
+def lost_in_period(pop: Population) -> dict[int, Figures]:
+    """Clients lost at D who became lost in the period (365 days) up to D."""
+    days = pop.rules.period_days
+    return {
+        cid: f
+        for cid, f in pop.clients.items()
+        if f.status == "lost" and in_window(f.lost_on, pop.as_of, days, 0)
+    }
+
+
+def won_back_in_period(pop: Population) -> dict[int, Figures]:
+    """Clients with a win-back order in the period up to D, whatever their status now."""
+    return {cid: f for cid, f in pop.clients.items() if f.won_back_on is not None}
+
+
+def reason_breakdown(customer_ids: Iterable[int]) -> list[dict[str, Any]]:
+    """How many of these clients left for each recorded reason, in the configured order;
+    ``not_recorded`` counts those nobody asked yet."""
+    wanted = set(customer_ids)
+    recorded = {
+        cid: reason
+        for cid, reason in db.session.execute(select(LossReason.customer_id, LossReason.reason))
+        if cid in wanted
+    }
+    counts = Counter(recorded.values())
+    configured = reasons()
+    rows = [
+        {"reason": name, "count": counts.get(name, 0), "beyond_control": beyond}
+        for name, beyond in configured.items()
+    ]
+    rows += [
+        {"reason": name, "count": n, "beyond_control": None}
+        for name, n in sorted(counts.items())
+        if name not in configured
+    ]
+    rows.append(
+        {"reason": "not_recorded", "count": len(wanted - recorded.keys()), "beyond_control": None}
+    )
+    return rows
+
+
+def summary(as_of: date) -> dict[str, Any]:
+    """The three questions at D: who we lost in the last 12 months and what it cost, why,
+    who came back, and how many are drying up (see the API's ``/retention/summary``). The
+    figures from orders are worked out once per computed date; the reasons are read each time."""
+    pop = population(as_of, rules())
+    if "summary" not in pop.memo:
+        lost = lost_in_period(pop)
+        pop.memo["summary"] = (
+            {
+                "count": len(lost),
+                "revenue_before": money(add_up(f.revenue_before for f in lost.values())),
+                "lifetime_value_lost": money(add_up(f.lifetime_value_lost for f in lost.values())),
+            },
+            {"count": len(won_back_in_period(pop))},
+            {"count": sum(1 for f in pop.clients.values() if f.status == "drying_up")},
+            frozenset(lost),
+        )
+    lost_12m, won_back_12m, drying_up, lost_ids = pop.memo["summary"]
+    return {
+        "as_of": as_of.isoformat(),
+        "lost_12m": dict(lost_12m),
+        "won_back_12m": dict(won_back_12m),
+        "drying_up": dict(drying_up),
+        "reasons": reason_breakdown(lost_ids),
+    }
+
+
+def monthly_lost(as_of: date, pop: Population | None = None) -> list[tuple[str, int]]:
+    """``(YYYY-MM, clients who became lost that month)`` for each month of the period up to
+    D, oldest first (the clients of ``lost_in_period``)."""
+    pop = pop or population(as_of, rules())
+    start = as_of - timedelta(days=pop.rules.period_days - 1)
+    months = []
+    cursor = date(start.year, start.month, 1)
+    while cursor <= as_of:
+        months.append(cursor.strftime("%Y-%m"))
+        cursor = date(cursor.year + cursor.month // 12, cursor.month % 12 + 1, 1)
+    counts = Counter(f.lost_on.strftime("%Y-%m") for f in lost_in_period(pop).values())
+    return [(month, counts.get(month, 0)) for month in months]
+
+
+# --- client lists -------------------------------------------------------------------------
+
+
+@dataclass
+class ClientRow:
+    """One client of a list with what the page and the API show of them."""
+
+    customer: Customer
+    figures: Figures
+    manager: Agent | None
+    complaints_90d: int = 0
+
+
+def clients(pop: Population, status: str) -> list[tuple[int, Figures]]:
+    """The clients of ``status`` at D (``won_back``: whoever won back in the period; ``lost``:
+    every lost client), latest first."""
+    if status not in LIST_STATUSES:
+        allowed = ", ".join(LIST_STATUSES)
+        raise ValidationError({"status": f"must be one of {allowed}"})
+    if status == "won_back":
+        found = list(won_back_in_period(pop).items())
+    else:
+        found = [(cid, f) for cid, f in pop.clients.items() if f.status == status]
+    return sorted(found, key=lambda item: (item[1].last_day, item[0]), reverse=True)
+
+
+def client_rows(items: list[tuple[int, Figures]], as_of: date) -> list[ClientRow]:
+    """Rows for ``items`` with customer, manager and complaints in the 90 days up to D: three
+    queries whatever the number of rows."""
+    ids = [cid for cid, _ in items]
+    if not ids:
+        return []
+    found = {c.id: c for c in db.session.scalars(select(Customer).where(Customer.id.in_(ids)))}
+    managers = managers_of(ids)
+    complaints = complaints_of(ids, as_of, current_app.config["RETENTION_COMPLAINT_DAYS"])
+    return [
+        ClientRow(found[cid], f, managers.get(cid), complaints.get(cid, 0))
+        for cid, f in items
+        if cid in found
+    ]
+
+
+def managers_of(customer_ids: Iterable[int]) -> dict[int, Agent]:
+    """Each client's account manager (one query)."""
+    ids = list(customer_ids)
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(AccountManager.customer_id, Agent)
+        .join(Agent, Agent.id == AccountManager.agent_id)
+        .where(AccountManager.customer_id.in_(ids))
+    )
+    return {cid: agent for cid, agent in rows}
+
+
+def complaints_of(customer_ids: Iterable[int], as_of: date, days: int) -> dict[int, int]:
+    """Complaint tickets each client opened in the ``days`` up to D (one grouped query)."""
+    ids = list(customer_ids)
+    if not ids:
+        return {}
+    until = datetime.combine(as_of + timedelta(days=1), time.min, UTC)
+    since = until - timedelta(days=days)
+    rows = db.session.execute(
+        select(Ticket.customer_id, func.count())
+        .where(
+            Ticket.customer_id.in_(ids),
+            Ticket.kind == "complaint",
+            Ticket.created_at >= since,
+            Ticket.created_at < until,
+        )
+        .group_by(Ticket.customer_id)
+    )
+    return dict(rows.all())
+
+
+def interval_days(value: Fraction | None) -> int | float | None:
+    """The usual interval for JSON: whole days, or a half day (a median of two gaps)."""
+    if value is None:
+        return None
+    return int(value) if value.denominator == 1 else float(value)
+
+
+def row_json(row: ClientRow) -> dict[str, Any]:
+    """A client of ``/retention/customers`` as JSON (money per currency, as strings)."""
+    f = row.figures
+    manager = row.manager
+    return {
+        "customer": {"id": row.customer.id, "email": row.customer.email, "name": row.customer.name},
+        "status": f.status,
+        "signals": list(f.signals),
+        "stopped_lines": list(f.stopped_lines),
+        "last_order_at": f.last_day.isoformat() if f.last_day else None,
+        "orders_count": f.purchases,
+        "spend_total": money(f.spend_total),
+        "usual_interval_days": interval_days(f.usual_interval),
+        "aov_last_90d": money(f.aov_last),
+        "aov_prev_90d": money(f.aov_prev),
+        "aov_change_percent": {c: str(percent(v)) for c, v in f.aov_change_percent.items()},
+        "lost_on": f.lost_on.isoformat() if f.lost_on else None,
+        "won_back_on": f.won_back_on.isoformat() if f.won_back_on else None,
+        "revenue_before": money(f.revenue_before),
+        "lifetime_value_lost": money(f.lifetime_value_lost),
+        "account_manager": None
+        if manager is None
+        else {"id": manager.id, "email": manager.email, "name": manager.name},
+        "complaints_90d": row.complaints_90d,
+    }
+
+
+def worst_change(figures: Figures) -> Fraction | None:
+    """The largest drop of average order value over the currencies (for sorting)."""
+    changes = figures.aov_change_percent.values()
+    return min(changes) if changes else None
+
+
+# --- loss reasons and account managers ----------------------------------------------------
+
+
+def record_loss_reason(
+    customer: Customer, reason: Any, note: Any, agent: Agent | None
+) -> LossReason:
+    """Record why ``customer`` left (one of the configured reasons) with an optional note;
+    a later answer replaces an earlier one."""
+    configured = reasons()
+    if not isinstance(reason, str) or reason not in configured:
+        raise ValidationError({"reason": f"must be one of {', '.join(configured)}"})
+    if note is None:
+        note = ""
+    if not isinstance(note, str):
+        raise ValidationError({"note": "must be text"})
+    note = note.strip()
+    if len(note) > MAX_NOTE_LENGTH:
+        raise ValidationError({"note": f"is too long (at most {MAX_NOTE_LENGTH} characters)"})
+    row = db.session.get(LossReason, customer.id) or LossReason(customer_id=customer.id)
+    row.reason, row.note = reason, note
+    row.agent_id = agent.id if agent is not None else None
+    row.recorded_at = utcnow()
+    db.session.add(row)
+    db.session.commit()
+    return row
+
+
+def loss_reason_of(customer: Customer) -> LossReason | None:
+    """The recorded reason ``customer`` left, if any."""
+    return db.session.get(LossReason, customer.id)
+
+
+def agent_by_email(value: Any) -> Agent | None:
+    """The active agent with this e-mail (``None`` for ``None``: no manager)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValidationError({"agent": "must be an agent's e-mail or null"})
+    agent = db.session.scalar(select(Agent).where(func.lower(Agent.email) == value.strip().lower()))
+    if agent is None or not agent.active:
+        raise ValidationError({"agent": f"{value[:100]!r} is not an active agent"})
+    return agent
+
+
+def set_account_manager(customer: Customer, agent: Agent | None) -> None:
+    """Make ``agent`` the client's permanent account manager (``None`` removes it); their open
+    call tasks follow the new manager."""
+    row = db.session.get(AccountManager, customer.id)
+    if agent is None:
+        if row is not None:
+            db.session.delete(row)
+    elif row is None:
+        db.session.add(AccountManager(customer_id=customer.id, agent_id=agent.id))
+    else:
+        row.agent_id, row.assigned_at = agent.id, utcnow()
+    for task in open_tasks_of_customer(customer):
+        task.agent_id = agent.id if agent is not None else None
+    db.session.commit()
+
+
+def manager_of(customer: Customer) -> Agent | None:
+    """The client's account manager, if any."""
+    return managers_of([customer.id]).get(customer.id)
+
+
+# --- call tasks ---------------------------------------------------------------------------
+
+
+def open_tasks_of_customer(customer: Customer) -> list[CallTask]:
+    """The client's calls still to make, oldest first."""
+    return list(
+        db.session.scalars(
+            select(CallTask)
+            .where(CallTask.customer_id == customer.id, CallTask.done_at.is_(None))
+            .order_by(CallTask.id)
+        )
+    )
+
+
+def open_tasks_for(agent: Agent) -> list[CallTask]:
+    """The calls ``agent`` has to make: their own clients', and the unassigned ones when they
+    are in the retention team."""
+    query = select(CallTask).where(CallTask.done_at.is_(None))
+    team = current_app.config["RETENTION_TEAM"]
+    if team and any(t.name == team for t in agent.teams):
+        query = query.where((CallTask.agent_id == agent.id) | CallTask.agent_id.is_(None))
+    else:
+        query = query.where(CallTask.agent_id == agent.id)
+    return list(db.session.scalars(query.order_by(CallTask.id).limit(500)))
+
+
+def record_call(task: CallTask, data: Mapping[str, Any], agent: Agent | None) -> CallTask:
+    """Close a call task with its outcome: ``reached`` (yes/no), ``reason`` learned (a
+    configured reason or empty; recorded as the client's loss reason), ``offer`` made,
+    ``next_date`` (``YYYY-MM-DD``, optional) and a ``note``."""
+    if task.done_at is not None:
+        raise ValidationError({"task": "this call was already recorded"})
+    errors: dict[str, str] = {}
+    reached = data.get("reached")
+    if reached not in ("yes", "no", True, False):
+        errors["reached"] = "must be yes or no"
+    reason = data.get("reason") or ""
+    if reason and reason not in reasons():
+        errors["reason"] = f"must be one of {', '.join(reasons())}"
+    next_date = None
+    if data.get("next_date"):
+        try:
+            next_date = date.fromisoformat(str(data["next_date"]))
+        except ValueError:
+            errors["next_date"] = "must be a date written YYYY-MM-DD"
+    texts = {}
+    for field in ("offer", "note"):
+        value = data.get(field) or ""
+        if not isinstance(value, str) or len(value) > MAX_NOTE_LENGTH:
+            errors[field] = f"must be text of at most {MAX_NOTE_LENGTH} characters"
+        texts[field] = value.strip() if isinstance(value, str) else ""
+    if errors:
+        raise ValidationError(errors)
+    task.reached = reached in ("yes", True)
+    task.reason_learned, task.offer_made, task.note = reason, texts["offer"], texts["note"]
+    task.next_date, task.done_at = next_date, utcnow()
+    if reason:
+        customer = db.session.get(Customer, task.customer_id)
+        record_loss_reason(customer, reason, texts["note"], agent)
+    db.session.commit()
+    return task
