@@ -27,7 +27,7 @@ from helpdesk.extensions import db
 from helpdesk.plugins import current_plugins
 from tests.pg import PostgresServer, postgres_unavailable_reason
 
-pytest_plugins = ["tests.plugin_support"]
+pytest_plugins = ["tests.plugin_support", "tests.browser_support"]
 
 PASSWORD = "correct horse battery"
 CSRF_RE = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')

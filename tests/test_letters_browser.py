@@ -14,7 +14,6 @@ from sqlalchemy import select
 from helpdesk.core.models import Message, Ticket
 from helpdesk.extensions import db
 from plugins.letters.models import Claim
-from tests.test_browser import browser, page  # noqa: F401  (the fixtures)
 
 pytestmark = pytest.mark.browser
 
@@ -24,7 +23,7 @@ def letters_enabled(app_config: dict[str, Any]) -> None:
     app_config["PLUGINS_DISABLED"] = ["hello", "categories", "surveys", "loyalty"]
 
 
-def test_guided_complaint_with_live_preview_and_tone_hints(page):  # noqa: F811
+def test_guided_complaint_with_live_preview_and_tone_hints(page):
     page.goto("/")
     page.click("a[href='/complaint']")
     page.wait_for_url(re.compile(r"/complaint$"))
@@ -57,7 +56,7 @@ def test_guided_complaint_with_live_preview_and_tone_hints(page):  # noqa: F811
     assert db.session.get(Claim, ticket.id).outcome_wanted == "refund"
 
 
-def test_agent_inserts_a_filled_letter_into_the_reply(page, agent):  # noqa: F811
+def test_agent_inserts_a_filled_letter_into_the_reply(page, agent):
     from helpdesk.core import services
     from plugins.letters import service
     from tests.conftest import PASSWORD
