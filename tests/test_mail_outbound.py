@@ -140,6 +140,36 @@ def test_public_form_queues_an_acknowledgement_with_the_status_link(client, smtp
     assert db.session.get(OutboxItem, item.id).status == "sent"
 
 
+def test_acknowledgement_is_composed_by_the_worker_and_answers_only_what_came_before(
+    client, agent_client, smtp
+):
+    ticket = web_ticket(client)
+    [ack] = outbox()
+    assert "raw" not in ack.payload and "text" not in ack.payload  # the request only queued it
+    assert f"[#{ticket.id}]" in ack.payload["subject"]  # what the outbox page shows
+    reply(agent_client, ticket, "Already on it")  # queued before the worker gets to the ack
+
+    assert deliver() == Summary(sent=2)
+    mails = by_id(smtp)
+    acknowledgement = mails[ack.dedupe_key]
+    assert acknowledgement["In-Reply-To"] is None  # not the reply queued after it
+    assert "Printer on fire" in text_part(acknowledgement)
+    [answer] = [mail for key, mail in mails.items() if key != ack.dedupe_key]
+    assert answer["In-Reply-To"] == ack.dedupe_key
+
+
+def test_an_acknowledgement_whose_ticket_is_gone_is_dead_at_once(client, smtp):
+    ticket = web_ticket(client)
+    [ack] = outbox()
+    # As if the ticket had been removed between queueing and sending.
+    ack.payload = {**ack.payload, "ticket_id": ticket.id + 1000}
+    db.session.commit()
+    assert deliver() == Summary(dead=1)
+    assert smtp.received == []
+    db.session.expire_all()
+    assert "no longer exists" in db.session.get(OutboxItem, ack.id).last_error
+
+
 def test_agent_reply_goes_out_threaded_with_human_headers(client, agent_client, smtp):
     ticket = web_ticket(client)
     deliver()

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from helpdesk.cli import _clear_errors
+from helpdesk.core.mail import compose
 from helpdesk.core.models import OutboxItem, utcnow
 from helpdesk.core.outbox import ChannelUnavailable, Deliverer, Delivery, DeliveryRefused
 from helpdesk.extensions import db, write_intent
@@ -171,7 +172,7 @@ def claim(
 def send(items: list[Delivery], senders: dict[str, Deliverer] | None = None) -> Outcomes:
     """Send ``items``: mail over one SMTP connection, other channels through their deliverer."""
     outcomes = Outcomes(errors={}, refused=set(), unavailable={})
-    mail = [item for item in items if item.channel == "mail"]
+    mail = _composed([item for item in items if item.channel == "mail"], outcomes)
     if mail and send_mail(mail, outcomes.errors):
         outcomes.unavailable["mail"] = outcomes.errors[mail[-1].id] or ""
     for channel, deliver in (senders or {}).items():
@@ -192,6 +193,29 @@ def send(items: list[Delivery], senders: dict[str, Deliverer] | None = None) -> 
             else:
                 outcomes.errors[item.id] = None
     return outcomes
+
+
+def _composed(items: list[Delivery], outcomes: Outcomes) -> list[Delivery]:
+    """The mail ``items`` ready to send (``compose.ready_to_send``: a mail queued to be
+    composed later is composed now). One that cannot be gets its error and is left out: dead
+    at once when its ticket is gone, else retried."""
+    session = db.session()
+    was_open = session.in_transaction()
+    ready = []
+    for item in items:
+        try:
+            payload = compose.ready_to_send(item.payload)
+        except compose.TicketGone as exc:
+            outcomes.errors[item.id] = str(exc)
+            outcomes.refused.add(item.id)
+        except Exception as exc:  # a template's or a config's fault must not stop the batch
+            log.exception("outbox item %s could not be composed", item.id)
+            outcomes.errors[item.id] = _describe(exc)
+        else:
+            ready.append(item if payload is item.payload else replace(item, payload=payload))
+    if not was_open and session.in_transaction():
+        session.commit()  # end the reads at once, as ``deliverers`` does
+    return ready
 
 
 def send_mail(items: list[Delivery], outcomes: dict[int, str | None]) -> bool:
@@ -215,7 +239,7 @@ def send_mail(items: list[Delivery], outcomes: dict[int, str | None]) -> bool:
 
 
 def _send_one(connection: Connection, payload: dict[str, Any]) -> None:
-    """Send the message ``compose`` built when the mail was queued (``MAIL_SUPPRESS_SEND``,
+    """Send the message ``compose`` built (``MAIL_SUPPRESS_SEND``,
     as Flask-Mail does, leaves ``host`` unset and sends nothing)."""
     if connection.host is None:
         return

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from datetime import UTC, datetime
 from email import policy
 from email.charset import QP, Charset
 from email.mime.base import MIMEBase
@@ -97,18 +98,24 @@ def _clean_message_id(value: str | None) -> str | None:
     return value if _MESSAGE_ID.fullmatch(value) else None
 
 
-def _thread(ticket: Ticket) -> list[str]:
-    """The Message-IDs of the ticket's mail so far, oldest first: ours from the outbox and the
+def _thread(ticket: Ticket, until: datetime | None = None) -> list[str]:
+    """The Message-IDs of the ticket's mail so far (or up to ``until``: a mail composed after it
+    was queued answers only what came before it), oldest first: ours from the outbox and the
     customer's as the mail ingester stored them (``Message.message_id``, when it exists)."""
     ours = select(OutboxItem.created_at, OutboxItem.dedupe_key).where(
         OutboxItem.ticket_id == ticket.id, OutboxItem.channel == "mail"
     )
-    found = list(db.session.execute(ours.order_by(OutboxItem.id.desc()).limit(MAX_REFERENCES)))
     stored = getattr(Message, "message_id", None)
+    theirs = None
     if stored is not None:
         theirs = select(Message.created_at, stored).where(
             Message.ticket_id == ticket.id, stored.is_not(None)
         )
+    if until is not None:
+        ours = ours.where(OutboxItem.created_at < until)
+        theirs = None if theirs is None else theirs.where(Message.created_at <= until)
+    found = list(db.session.execute(ours.order_by(OutboxItem.id.desc()).limit(MAX_REFERENCES)))
+    if theirs is not None:
         found += db.session.execute(theirs.order_by(Message.id.desc()).limit(MAX_REFERENCES))
     ids: list[str] = []
     for _when, value in sorted(found, key=lambda row: row[0]):
@@ -118,8 +125,8 @@ def _thread(ticket: Ticket) -> list[str]:
     return ids
 
 
-def _thread_headers(ticket: Ticket) -> dict[str, str]:
-    ids = _thread(ticket)
+def _thread_headers(ticket: Ticket, until: datetime | None = None) -> dict[str, str]:
+    ids = _thread(ticket, until)
     if not ids:
         return {}
     references = ids if len(ids) <= MAX_REFERENCES else [ids[0], *ids[-(MAX_REFERENCES - 1) :]]
@@ -142,11 +149,13 @@ def _payload(
     subject: str,
     template: str,
     automatic: bool,
+    date: float | None = None,
     **context: Any,
 ) -> dict[str, Any]:
     name, address = help_desk_address()
     customer = ticket.customer
-    headers = _thread_headers(ticket)
+    queued = None if date is None else datetime.fromtimestamp(date, UTC)
+    headers = _thread_headers(ticket, queued)
     if automatic:
         headers.update(AUTO_HEADERS)
     context.update(
@@ -159,7 +168,7 @@ def _payload(
         {
             "kind": kind,
             "message_id": make_message_id(ticket.id, key),
-            "date": time.time(),
+            "date": time.time() if date is None else date,
             "from": [header_text(sender_name) or name, address],
             "to": [[header_text(customer.name), customer.email]],
             "reply_to": [name, address],
@@ -194,21 +203,60 @@ def reply_mail(ticket: Ticket, message: Message, agent: Agent) -> dict[str, Any]
         )
 
 
-def acknowledgement_mail(ticket: Ticket) -> dict[str, Any]:
+def acknowledgement_mail(ticket: Ticket, *, date: float | None = None) -> dict[str, Any]:
     """The automatic mail that tells a customer their new request arrived, with its reference
-    and their private status link."""
+    and their private status link (``date``: when it was queued, default now)."""
     with force_locale(_language(ticket)):
         return _payload(
             ticket,
             kind="acknowledgement",
             key=f"ack{ticket.id}",
+            date=date,
             sender_name="",
-            subject=_tagged(
-                ticket, _("We received your request: %(subject)s", subject=ticket.subject)
-            ),
+            subject=_acknowledgement_subject(ticket),
             template="acknowledgement",
             automatic=True,
         )
+
+
+def _acknowledgement_subject(ticket: Ticket) -> str:
+    return _tagged(ticket, _("We received your request: %(subject)s", subject=ticket.subject))
+
+
+def acknowledgement_later(ticket: Ticket) -> dict[str, Any]:
+    """What the outbox keeps of an acknowledgement until the worker sends it: its kind,
+    addressee, subject, time and Message-ID (reserved now, so it is never queued twice), no
+    body. The
+    worker composes the mail (``ready_to_send``), so a customer's request does not wait for
+    templates and MIME."""
+    customer = ticket.customer
+    with force_locale(_language(ticket)):
+        subject = header_text(_acknowledgement_subject(ticket))
+    return {
+        "kind": "acknowledgement",
+        "compose": "acknowledgement",
+        "subject": subject,
+        "ticket_id": ticket.id,
+        "message_id": make_message_id(ticket.id, f"ack{ticket.id}"),
+        "date": time.time(),
+        "to": [[header_text(customer.name), customer.email]],
+    }
+
+
+class TicketGone(LookupError):
+    """A mail was to be composed about a ticket that no longer exists."""
+
+
+def ready_to_send(payload: dict[str, Any]) -> dict[str, Any]:
+    """``payload`` as the worker sends it: a composed mail as queued; one queued to be composed
+    later (``acknowledgement_later``) composed now, with the Message-ID and date it was given
+    when queued. Raises ``TicketGone``."""
+    if "compose" not in payload:
+        return payload
+    ticket = db.session.get(Ticket, payload["ticket_id"])
+    if ticket is None:
+        raise TicketGone(f"ticket {payload['ticket_id']} no longer exists")
+    return acknowledgement_mail(ticket, date=payload["date"])
 
 
 def resolved_mail(ticket: Ticket) -> dict[str, Any]:
@@ -265,5 +313,5 @@ def build_message(payload: dict[str, Any]) -> FlaskMailMessage:
 
 def with_raw(payload: dict[str, Any]) -> dict[str, Any]:
     """``payload`` with ``raw``: the whole message as the worker sends it, built once when the
-    mail is queued (so the worker only talks SMTP, and a resend is byte for byte the same)."""
+    mail is composed (so a resend of a queued reply is byte for byte the same)."""
     return {**payload, "raw": build_message(payload).as_string()}

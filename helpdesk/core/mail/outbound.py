@@ -53,7 +53,7 @@ def ticket_opened(ticket: Ticket, *, opened_by: Agent | None, acknowledge: bool 
         and _reachable(ticket)
         and loops.may_answer_automatically(ticket.customer.email_key)
     ):
-        queue_mail(compose.acknowledgement_mail(ticket), ticket_id=ticket.id)
+        queue_mail(compose.acknowledgement_later(ticket), ticket_id=ticket.id)
 
 
 def message_added(ticket: Ticket, message: Message) -> None:
