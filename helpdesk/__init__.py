@@ -16,6 +16,7 @@ from helpdesk.core.customers import find_or_create_customer
 from helpdesk.core.errors import Conflict, HelpdeskError, NotFound, TooLarge, ValidationError
 from helpdesk.core.events import commit
 from helpdesk.core.events import queue as queue_event
+from helpdesk.core.groupings import Grouping, customer_groupings
 from helpdesk.core.models import (
     Agent,
     Customer,
@@ -62,6 +63,7 @@ __all__ = [
     "Delivery",
     "DeliveryRefused",
     "ExactDecimal",
+    "Grouping",
     "HelpdeskError",
     "Message",
     "NotFound",
@@ -84,6 +86,7 @@ __all__ = [
     "create_app",
     "csrf_exempt",
     "currency_places",
+    "customer_groupings",
     "db",
     "enqueue",
     "find_or_create_customer",

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, has_request_context, request
 from flask_babel import get_locale
 
 from helpdesk.config import RTL_LANGUAGES, load_config
@@ -52,7 +52,10 @@ def create_app(config: dict[str, Any] | None = None, *, plugins: Iterable[Any] =
 
 
 def _select_locale() -> str | None:
-    """The best of the shipped ``LANGUAGES`` for the browser's Accept-Language."""
+    """The best of the shipped ``LANGUAGES`` for the browser's Accept-Language; outside a
+    request (the worker, a CLI command) the default locale."""
+    if not has_request_context():
+        return None
     return request.accept_languages.best_match(current_app.config["LANGUAGES"])
 
 

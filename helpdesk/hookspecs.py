@@ -267,6 +267,21 @@ def helpdesk_customer_json(customers: list[Any]) -> dict[int, dict[str, Any]] | 
     ``helpdesk_ticket_json`` (``customers`` is the list of ``Customer`` rows)."""
 
 
+# --- reports -----------------------------------------------------------------------------
+
+
+@hookspec
+def helpdesk_customer_groupings() -> dict[str, Any] | list[dict[str, Any]] | None:
+    """Reports, collected: a way to group customers that any plugin's report may break its
+    figures down by (the categories plugin offers "client category"). Asked by
+    ``helpdesk.customer_groupings()`` when a report page is drawn.
+
+    Return ``{"key": a word, "label": text, "query": an SQLAlchemy select of two columns,
+    customer id then group name, one row per grouped customer, "otherwise": the group name of
+    customers the query leaves out}`` (or a list of them). The first plugin to give a key wins.
+    """
+
+
 # --- decisions ---------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import time
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from helpdesk import create_app, hookimpl, utcnow
+from helpdesk import create_app, customer_groupings, hookimpl, utcnow
 from helpdesk.core import services, tokens
 from helpdesk.core.models import Message, OutboxItem, Ticket
 from helpdesk.extensions import db
 from helpdesk.plugins import current_plugins
-from plugins.letters import compose, render, service
+from plugins.letters import compose, render, report, service
 from plugins.letters.models import Claim, LetterTemplate, LetterTemplateVersion
 from tests.conftest import csrf_from, post_form
 
@@ -816,6 +817,38 @@ def test_report_asked_versus_granted_with_chart_and_csv(agent_client: FlaskClien
     assert f"{month},3,1,1,EUR,49.9000,40.0000" in csv_text
     assert f"{month},3,1,1,USD,10.0000," in csv_text
     assert agent_client.get("/reports/complaints?from=nonsense").status_code == 422
+
+
+@pytest.fixture
+def with_categories(app_config: dict[str, Any]) -> None:
+    app_config["PLUGINS_DISABLED"].remove("categories")
+
+
+@pytest.mark.hooks("helpdesk_customer_groupings")
+def test_report_breaks_claims_down_by_client_category(
+    with_categories, agent_client: FlaskClient, agent
+):
+    from plugins.categories import service as categories
+
+    categories.create_category({"name": "Ordinary"})  # CATEGORIES_DEFAULT: everyone else
+    vip = categories.create_category({"name": "VIP"})
+    db.session.commit()
+    ordinary_claim = claimed_ticket()
+    service.record_resolution(ordinary_claim, {"granted": "refund", "amount": "40"}, agent=agent)
+    vip_claim = services.open_ticket(
+        subject="Late",
+        body="Very late.",
+        kind="complaint",
+        customer_email="vip@example.com",
+        extra={"claim": {"outcome_wanted": "apology"}},
+    )
+    categories.set_customer_category(vip_claim.customer, vip, agent=agent, reason="")
+    db.session.commit()
+    found = report.claims_report(utcnow().date(), utcnow().date(), customer_groupings()["category"])
+    rows = {g.month: (g.asked, g.granted, dict(g.granted_amount)) for g in found.groups}
+    assert rows == {"Ordinary": (1, 1, {"EUR": Decimal("40")}), "VIP": (1, 0, {})}
+    page = agent_client.get("/reports/complaints").get_data(as_text=True)
+    assert "By client category" in page and '<th scope="row">VIP</th>' in page
 
 
 def test_filled_letter_as_json_for_the_insert_button(agent_client: FlaskClient, seeded):

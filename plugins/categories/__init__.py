@@ -161,6 +161,19 @@ def _ref(category: Category | None) -> dict[str, Any] | None:
 
 
 @hookimpl
+def helpdesk_customer_groupings() -> dict[str, Any]:
+    default = service.default_category()
+    return {
+        "key": "category",
+        "label": _("Client category"),
+        "query": select(CustomerCategory.customer_id, Category.name).join(
+            Category, Category.id == CustomerCategory.category_id
+        ),
+        "otherwise": default.name if default is not None else _("None"),
+    }
+
+
+@hookimpl
 def helpdesk_customer_json(customers) -> dict[int, dict[str, Any]]:
     found = service.categories_of(customer.id for customer in customers)
     return {customer.id: {"category": _ref(found.get(customer.id))} for customer in customers}

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from helpdesk import Ticket, db
+from helpdesk import Grouping, Ticket, db
 from plugins.letters.models import OUTCOMES, Claim
 
 # What granting costs the business (an apology or a declined claim costs nothing).
@@ -23,7 +23,8 @@ COSTLY = ("refund", "gift_certificate", "replacement", "repair")
 
 @dataclass
 class Month:
-    """One month's claims: how many were made and granted, and the amounts by currency."""
+    """One month's claims (or one group of customers'): how many were made and granted, and
+    the amounts by currency; ``month`` is the month, or the group's name."""
 
     month: str
     asked: int = 0
@@ -35,18 +36,22 @@ class Month:
 
 @dataclass
 class Report:
-    """The whole report over a period."""
+    """The whole report over a period; ``groups``: the same figures as a month's per group of
+    customers (their client category), when a plugin offers a grouping."""
 
     months: list[Month]
     by_outcome: dict[str, int]
     cost: dict[str, Decimal]
     resolved: int
     average_hours: Decimal | None
+    grouping: str = ""
+    groups: list[Month] = field(default_factory=list)
 
 
-def claims_report(start: date, end: date) -> Report:
-    """Claims made from ``start`` to ``end`` (inclusive), in one query."""
-    rows = db.session.execute(
+def claims_report(start: date, end: date, grouping: Grouping | None = None) -> Report:
+    """Claims made from ``start`` to ``end`` (inclusive), in one query; broken down by
+    ``grouping`` too when given (``helpdesk.customer_groupings()``)."""
+    query = (
         select(
             Claim.created_at,
             Claim.outcome_wanted,
@@ -63,25 +68,36 @@ def claims_report(start: date, end: date) -> Report:
             Claim.created_at <= datetime.combine(end, time.max, UTC),
         )
     )
+    if grouping is not None:
+        groups_of, customer_id, group_name = grouping.subquery()
+        query = query.add_columns(group_name).outerjoin(
+            groups_of, customer_id == Ticket.customer_id
+        )
     months: dict[str, Month] = {}
+    groups: dict[str, Month] = {}
     by_outcome = dict.fromkeys(OUTCOMES, 0)
     cost: dict[str, Decimal] = defaultdict(Decimal)
     hours: list[float] = []
-    for made, wanted, asked, currency, granted, amount, opened, resolved in rows:
+    for (
+        made,
+        wanted,
+        asked,
+        currency,
+        granted,
+        amount,
+        opened,
+        resolved,
+        *group,
+    ) in db.session.execute(query):
         key = made.strftime("%Y-%m")
         month = months.setdefault(key, Month(key))
-        month.asked += 1
+        _count(month, asked, currency, granted, amount)
+        if grouping is not None:
+            name = group[0] if group[0] is not None else grouping.otherwise
+            _count(groups.setdefault(name, Month(name)), asked, currency, granted, amount)
         by_outcome[wanted] = by_outcome.get(wanted, 0) + 1
-        if asked is not None and currency:
-            month.asked_amount[currency] += asked
-        if granted == "declined":
-            month.declined += 1
-        elif granted:
-            month.granted += 1
-            if amount is not None and currency:
-                month.granted_amount[currency] += amount
-                if granted in COSTLY:
-                    cost[currency] += amount
+        if granted in COSTLY and amount is not None and currency:
+            cost[currency] += amount
         if granted and resolved is not None:
             hours.append((resolved - opened).total_seconds() / 3600)
     average = Decimal(str(round(sum(hours) / len(hours), 1))) if hours else None
@@ -91,7 +107,24 @@ def claims_report(start: date, end: date) -> Report:
         cost=dict(cost),
         resolved=len(hours),
         average_hours=average,
+        grouping=grouping.label if grouping is not None else "",
+        groups=sorted(groups.values(), key=lambda g: (-g.asked, g.month.casefold())),
     )
+
+
+def _count(
+    row: Month, asked: Decimal | None, currency: str | None, granted: str | None, amount: Any
+) -> None:
+    """Count one claim in ``row`` (a month, or a group of customers)."""
+    row.asked += 1
+    if asked is not None and currency:
+        row.asked_amount[currency] += asked
+    if granted == "declined":
+        row.declined += 1
+    elif granted:
+        row.granted += 1
+        if amount is not None and currency:
+            row.granted_amount[currency] += amount
 
 
 def amounts(values: dict[str, Decimal]) -> str:

@@ -31,6 +31,7 @@ from helpdesk import (
     ValidationError,
     add_message,
     admin_required,
+    customer_groupings,
     db,
     login_required,
     open_ticket,
@@ -533,10 +534,12 @@ def restore_template(template_id: int) -> ResponseReturnValue:
 @bp.get("/reports/complaints")
 @login_required
 def report_page() -> ResponseReturnValue:
-    """Complaints by outcome wanted, asked versus granted per month, their cost and the time to
-    resolve a claimed ticket; a chart and a CSV export."""
+    """Complaints by outcome wanted, asked versus granted per month and per client category
+    (when a plugin groups customers), their cost and the time to resolve a claimed ticket; a
+    chart and a CSV export."""
     start, end, errors = report_period()
-    found = report.claims_report(start, end)
+    grouping = next(iter(customer_groupings().values()), None)
+    found = report.claims_report(start, end, grouping)
     if request.args.get("format") == "csv" and not errors:
         return Response(
             report.to_csv(found),
