@@ -58,8 +58,14 @@ test: lint test-sqlite test-postgresql
 bench: setup
 	$(BIN)/python benchmarks/bench_http.py
 
+# Every benchmark at a tiny size: they must still seed, run and print (figures not judged).
 bench-smoke: setup
 	$(BIN)/python benchmarks/bench_http.py --smoke
+	$(BIN)/python benchmarks/bench_plugin_overhead.py --smoke
+	$(BIN)/python benchmarks/bench_mail_ingest.py --tickets 500 --messages 100
+	$(BIN)/python benchmarks/bench_mail_outbound.py --mails 100 --tickets 10
+	$(BIN)/python benchmarks/bench_categories_report.py --customers 1000 --orders 5000 --tickets 1000 --repeat 1
+	$(BIN)/python benchmarks/bench_letters.py --smoke
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
