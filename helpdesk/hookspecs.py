@@ -196,7 +196,10 @@ def helpdesk_nav_items(agent: Any) -> list[dict[str, Any]] | None:
     """Page, merged: links for the top bar of the logged-in ``agent`` (an ``Agent``).
 
     Return a list of dicts: ``label`` (text), ``endpoint`` (a Flask endpoint) or ``url``, and
-    ``admin_only`` (bool, default false: hidden from agents who are not admins).
+    ``admin_only`` (bool, default false: hidden from agents who are not admins). With
+    ``search`` (a query argument's name, e.g. ``"number"``) the item is a search box in the top
+    bar instead of a link: typing and Enter (a barcode scanner does both) opens the page with
+    ``?<search>=<what was typed>``.
     """
 
 

@@ -231,6 +231,30 @@ def test_example_plugin_adds_page_panel_link_setting_command_and_api_field(
     assert result.exit_code == 0 and result.output == "Hello, Ada! 1 greetings so far.\n"
 
 
+class Finder:
+    """A plugin whose top-bar item is a search box (as loyalty's card lookup), and one that
+    names a field no form could carry."""
+
+    @hookimpl
+    def helpdesk_nav_items(self, agent):
+        return [
+            {"label": "Card number", "url": "/hello/", "search": "number"},
+            {"label": "Broken", "url": "/hello/", "search": 'x" onfocus="alert(1)'},
+        ]
+
+
+@pytest.mark.parametrize("app_plugins", [[HELLO, Finder()]])
+@pytest.mark.hooks("helpdesk_nav_items")
+def test_a_nav_item_can_be_a_search_box_in_the_top_bar(app: Flask, agent_client, caplog):
+    page = agent_client.get("/tickets").get_data(as_text=True)
+    box = re.search(r'<form class="topbar-search topbar-search-plugin".*?</form>', page, re.S)
+    assert box is not None and 'action="/hello/"' in box.group(0)
+    assert 'name="number" placeholder="Card number"' in box.group(0)
+    assert page.count("topbar-search-plugin") == 1 and "onfocus" not in page
+    assert "nav search field" in caplog.text
+    assert '<a href="/hello/">Hello</a>' in page  # the links are still links
+
+
 def test_deployer_config_wins_over_plugin_defaults(app_config):
     app_config["HELLO_GREETING"] = "Góðan dag"
     app = create_app(app_config, plugins=[HELLO])

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app, request, url_for
+from flask import Flask, current_app, g, request, url_for
 from flask_login import current_user
 from sqlalchemy import Select
 from werkzeug.routing import BuildError
@@ -22,11 +22,22 @@ from helpdesk.plugins import call_each_named
 
 log = logging.getLogger(__name__)
 TONE = re.compile(r"[a-z0-9-]{1,30}\Z")
+# A top-bar search box's query argument.
+_FIELD_NAME = re.compile(r"[a-z_][a-z0-9_]{0,30}\Z")
+_NAV = "helpdesk_nav"
 
 
 def init_app(app: Flask) -> None:
     """Give templates the helpers that ask plugins for page parts."""
-    for helper in (nav_items, ticket_panels, customer_panels, queue_filter_fields, queue_badges):
+    helpers = (
+        nav_items,
+        nav_searches,
+        ticket_panels,
+        customer_panels,
+        queue_filter_fields,
+        queue_badges,
+    )
+    for helper in helpers:
         app.add_template_global(helper)
 
 
@@ -57,19 +68,39 @@ def _url(plugin: str, item: dict[str, Any]) -> str | None:
 def nav_items() -> list[dict[str, Any]]:
     """The enabled plugins' top-bar links for the logged-in agent: ``label``, ``url``,
     ``current`` (the page shown)."""
+    return _nav()[0]
+
+
+def nav_searches() -> list[dict[str, Any]]:
+    """The enabled plugins' top-bar search boxes (a card number, ...): ``label``, ``url`` (a
+    page answering GET) and ``field`` (the query argument the box fills)."""
+    return _nav()[1]
+
+
+def _nav() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The links and the search boxes, asked of the plugins once per request."""
     if not current_user.is_authenticated:
-        return []
-    links = []
+        return [], []
+    if _NAV in g:
+        return g.get(_NAV)
+    links, searches = [], []
     agent = current_user._get_current_object()
     for plugin, item in _answers("helpdesk_nav_items", agent=agent):
         if item.get("admin_only") and not agent.is_admin:
             continue
         url = _url(plugin, item)
-        if url is not None:
-            links.append({"label": str(item.get("label", "")), "url": url})
-    for link in links:
-        link["current"] = link["url"] == request.path
-    return links
+        if url is None:
+            continue
+        label = str(item.get("label", ""))
+        field = item.get("search")
+        if field is None:
+            links.append({"label": label, "url": url, "current": url == request.path})
+        elif isinstance(field, str) and _FIELD_NAME.fullmatch(field):
+            searches.append({"label": label, "url": url, "field": field})
+        else:
+            log.error("plugin %r: nav search field %r is not a simple name", plugin, field)
+    setattr(g, _NAV, (links, searches))
+    return links, searches
 
 
 def _panels(hook_name: str, **kwargs: Any) -> list[dict[str, Any]]:
