@@ -3,6 +3,7 @@ and attachment downloads. Every page needs a logged-in agent."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import (
@@ -10,6 +11,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -19,6 +21,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -48,6 +51,7 @@ OTHER_TICKETS_SHOWN = 5
 # Where a ticket an agent opens came from.
 CHANNELS = ("phone", "walk-in")
 TRUE_VALUES = ("1", "on", "true", "yes")
+_LABELS_KEY = "helpdesk_labels"
 # How statuses, priorities, kinds, sort orders, sources and fields read on the pages.
 LABELS = {
     "new": _l("New"),
@@ -87,13 +91,35 @@ LABELS = {
 
 
 def label(value: Any) -> str:
-    """The readable (translated) name of a status, priority, kind, sort, source or field."""
-    return str(LABELS.get(value, value))
+    """The readable (translated) name of a status, priority, kind, sort, source or field
+    (translated once per request: a page shows the same few many times)."""
+    cache = g.setdefault(_LABELS_KEY, {})
+    try:
+        return cache[value]
+    except KeyError:
+        cache[value] = str(LABELS.get(value, value))
+        return cache[value]
+    except TypeError:  # not a name at all (an event's odd data): shown as it is
+        return str(value)
+
+
+def badge(kind: str, value: str) -> Markup:
+    """A status or priority as a badge (class ``<kind>-<value>``)."""
+    return Markup('<span class="badge {}-{}">{}</span>').format(kind, value, label(value))
+
+
+def when(moment: datetime | None) -> Markup:
+    """A moment as a ``<time>`` (date and UTC time), or a dash when there is none."""
+    if not moment:
+        return Markup('<span class="muted">—</span>')
+    return Markup('<time datetime="{}"><span>{}</span> <span>{} UTC</span></time>').format(
+        moment.strftime("%Y-%m-%dT%H:%M:%SZ"), moment.strftime("%Y-%m-%d"), moment.strftime("%H:%M")
+    )
 
 
 @bp.context_processor
 def _template_helpers() -> dict[str, Any]:
-    return {"label": label, "queue_url": _queue_url}
+    return {"label": label, "badge": badge, "when": when, "queue_url": _queue_url}
 
 
 def _choices() -> dict[str, Any]:
@@ -112,13 +138,14 @@ def _choices() -> dict[str, Any]:
 
 
 def _queue_url(**changes: Any) -> str:
-    """The queue URL with the current arguments, ``changes`` applied (``None`` drops one)."""
+    """The queue URL with the current arguments, ``changes`` applied (``None`` drops one). The
+    changed arguments come last, in the order given: a template may build a link once with an
+    empty last value and append each row's own."""
     args: dict[str, list[str]] = {key: request.args.getlist(key) for key in request.args}
     args.pop("page", None)
     for key, value in changes.items():
-        if value is None:
-            args.pop(key, None)
-        else:
+        args.pop(key, None)
+        if value is not None:
             args[key] = value if isinstance(value, list) else [str(value)]
     return url_for("agent.queue", **args)
 
