@@ -138,7 +138,7 @@ def test_resolve_sms_answer_and_appraisal(
 ):
     ticket = new_ticket(new_customer())
     survey = resolve(ticket, agent)
-    assert (survey.status, survey.agent_id, survey.phone) == ("scheduled", agent.id, MOBILE)
+    assert (survey.status, survey.agent_id) == ("scheduled", agent.id)
     assert survey.due_at - survey.created_at == timedelta(hours=1)
 
     assert deliver_due().total == 0  # not before the delay
@@ -152,6 +152,7 @@ def test_resolve_sms_answer_and_appraisal(
     assert request.form["StatusCallback"] == PUBLIC_URL + "/sms/status"
     survey = latest(ticket)
     assert survey.status == "sent" and survey.message_sid.startswith("SM")
+    assert survey.phone == MOBILE  # read when sent, in E.164
 
     status = {"MessageSid": survey.message_sid, "MessageStatus": "delivered"}
     assert post_signed(client, "/sms/status", status, fake.auth_token).status_code == 200
@@ -202,10 +203,12 @@ def test_the_customers_language_picks_the_text(app, fake: FakeTwilio, agent: Age
 def test_numbers_that_cannot_take_an_sms_are_skipped_with_the_reason(
     app, fake: FakeTwilio, agent: Agent, phone, reason
 ):
-    survey = resolve(new_ticket(new_customer(phone)), agent)
+    ticket = new_ticket(new_customer(phone))
+    assert resolve(ticket, agent).status == "scheduled"  # the worker reads the number
+    assert deliver_due(now=later()).sent == 1  # the outbox item ends, sending nothing
+    survey = latest(ticket)
     assert (survey.status, survey.reason) == ("skipped", reason)
-    deliver_due(now=later())
-    assert fake.requests == [] and count(OutboxItem) == 0
+    assert fake.requests == [] and survey.sent_at is None
 
 
 def test_the_core_refuses_such_numbers_on_the_customer_form(app):
@@ -287,16 +290,27 @@ def quiet(surveys_on: dict[str, Any]) -> None:
     ],
 )
 def test_quiet_hours_in_the_customers_time_zone(
-    app, fake: FakeTwilio, agent: Agent, phone, resolved, due
+    app, fake: FakeTwilio, agent: Agent, monkeypatch, phone, resolved, due
 ):
     resolved, due = resolved.replace(tzinfo=UTC), due.replace(tzinfo=UTC)
+    clock = [resolved]  # the plugin's clock, and the worker's (``now``)
+    monkeypatch.setattr(service, "utcnow", lambda: clock[0])
     ticket = new_ticket(new_customer(phone))
     ticket.status = "resolved"  # as update_ticket does, with the clock at ``resolved``
-    survey = service.schedule(ticket, agent, now=resolved)
+    service.schedule(ticket, agent.id, now=resolved)
     db.session.commit()
-    assert survey.status == "scheduled" and survey.due_at == due
-    assert deliver_due(now=due - timedelta(minutes=1)).total == 0
-    assert deliver_due(now=due).sent == 1 and len(fake.requests) == 1
+    clock[0] = resolved + timedelta(hours=1)
+    deliver_due(now=clock[0])  # due after the delay: sent, or held by the quiet hours
+    survey = latest(ticket)
+    if due > clock[0]:
+        assert (survey.status, survey.due_at, survey.phone) == ("scheduled", due, phone)
+        assert fake.requests == [] and survey.reason == ""
+        clock[0] = due - timedelta(minutes=1)
+        assert deliver_due(now=clock[0]).total == 0
+        clock[0] = due
+        assert deliver_due(now=clock[0]).sent == 1
+    assert latest(ticket).status == "sent" and len(fake.requests) == 1
+    assert latest(ticket).sent_at == due
 
 
 # --- the gateway: retries, refusals, crashes ---------------------------------------------------
@@ -358,6 +372,20 @@ def test_a_permanent_refusal_fails_the_survey_with_the_gateways_code(
     assert deliver_due(now=later(48)).total == 0  # never retried
     [row] = client.get(f"{API}/surveys?status=failed", headers=api_headers).get_json()["items"]
     assert row["error"] == {"code": "21610", "message": "Attempt to send to unsubscribed recipient"}
+
+
+def test_a_rejected_login_fails_the_survey_and_is_not_retried(app, fake: FakeTwilio, agent: Agent):
+    ticket = new_ticket(new_customer())
+    resolve(ticket, agent)
+    app.config["SURVEYS_TWILIO_AUTH_TOKEN"] = "wrong"  # the gateway answers 401
+    assert deliver_due(now=later()).dead == 1
+    survey = latest(ticket)
+    assert (survey.status, survey.error_code, survey.error_message) == (
+        "failed",
+        "20003",
+        "Authenticate",
+    )
+    assert deliver_due(now=later(48)).total == 0 and fake.requests == []
 
 
 def test_a_retry_after_a_crash_never_sends_twice(app, fake: FakeTwilio, agent: Agent):
@@ -885,6 +913,7 @@ def test_the_customer_page_shows_scores_and_opt_out(
 def test_the_ticket_page_shows_why_a_survey_was_not_sent(app, agent: Agent, agent_client):
     ticket = new_ticket(new_customer(None))
     resolve(ticket, agent)
+    deliver_due(now=later())
     html = agent_client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
     assert "Not sent: no_phone" in html
 
@@ -1018,8 +1047,17 @@ def test_the_twilio_client_maps_answers_to_outcomes(fake: FakeTwilio):
         with pytest.raises(ChannelUnavailable):
             send(message)
     wrong = gateways.make_twilio({**config, "SURVEYS_TWILIO_AUTH_TOKEN": "wrong"})
-    with pytest.raises(ChannelUnavailable, match="401"):
+    with pytest.raises(DeliveryRefused) as rejected:  # a refusal, not retried
         wrong(message)
+    assert (rejected.value.code, str(rejected.value)) == ("20003", "Authenticate")
+    lost = gateways.make_twilio({**config, "SURVEYS_TWILIO_ACCOUNT_SID": "AC" + "9" * 32})
+    with pytest.raises(DeliveryRefused) as rejected:
+        lost(message)
+    assert rejected.value.code == "20003"
+    nowhere = gateways.make_twilio({**config, "SURVEYS_TWILIO_BASE_URL": fake.url + "/elsewhere"})
+    with pytest.raises(DeliveryRefused) as rejected:
+        nowhere(message)
+    assert (rejected.value.code, str(rejected.value)) == ("20404", "Not found")
     closed = gateways.make_twilio({**config, "SURVEYS_TWILIO_BASE_URL": "http://127.0.0.1:9"})
     with pytest.raises(ChannelUnavailable):
         closed(message)

@@ -1,10 +1,12 @@
 """SMS surveys after each resolved ticket, and the staff appraisal they feed.
 
-A resolve schedules a survey (after a delay, outside quiet hours in the customer's time zone,
-at most once per customer per N days; or skipped with a visible reason); ``helpdesk worker``
-sends it through the configured gateway; the gateway's signed webhooks bring the answers,
-opt-outs and delivery reports; a low score adds a note, mails the team lead and marks the
-ticket for a follow-up. The appraisal report and the API read the scores per agent and team.
+A resolve schedules a survey (one row and its outbox item, after a delay); ``helpdesk worker``
+decides when it is due (the number, opt-out, at most once per customer per N days, reopened:
+else skipped with a visible reason; quiet hours in the customer's time zone: held) and sends
+it through the configured gateway; the gateway's signed webhooks bring the answers, opt-outs
+and delivery reports; a low score adds a note, mails the team lead and marks the ticket for a
+follow-up. The appraisal report and the API read the scores per agent and team (the report
+from a daily roll-up, ``helpdesk surveys rebuild-rollup`` rebuilds it).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy import select
 from helpdesk import Agent, Ticket, hookimpl
 from plugins.surveys import gateways, service
 from plugins.surveys.api import bp as api_bp
+from plugins.surveys.cli import surveys as surveys_commands
 from plugins.surveys.models import Survey
 from plugins.surveys.openapi import document_part
 from plugins.surveys.views import bp
@@ -64,6 +67,11 @@ def helpdesk_blueprints() -> list:
 
 
 @hookimpl
+def helpdesk_cli_commands() -> list:
+    return [surveys_commands]
+
+
+@hookimpl
 def helpdesk_migration_dirs() -> list[str]:
     return [str(HERE / "migrations")]
 
@@ -82,8 +90,7 @@ def helpdesk_outbox_senders() -> dict[str, Any]:
 def helpdesk_ticket_status_changing(ticket, old, new, actor) -> None:
     # In the status change's own transaction: nothing is lost, and no second commit.
     if new == "resolved" and old in OPEN:
-        agent = actor if isinstance(actor, Agent) else ticket.assignee
-        service.schedule(ticket, agent)
+        service.schedule(ticket, actor.id if isinstance(actor, Agent) else ticket.assignee_id)
     elif new in OPEN and old in ("resolved", "closed"):
         service.drop_reopened(ticket)
 

@@ -19,8 +19,6 @@ from helpdesk import ChannelUnavailable, DeliveryRefused
 log = logging.getLogger(__name__)
 Send = Callable[[dict[str, Any]], str]
 MAX_ERROR_MESSAGE = 500
-# Answers about our account or the URL, not about this SMS: fix the settings and the SMS go.
-ACCOUNT_PROBLEMS = (401, 403, 404)
 _console_ids = itertools.count(1)
 
 
@@ -52,7 +50,9 @@ def make_twilio(config: Any) -> Send:
         except httpx.HTTPError as exc:  # time-out, refused connection, broken answer
             raise ChannelUnavailable(f"{type(exc).__name__}: {exc}") from exc
         status = response.status_code
-        if status == 429 or status >= 500 or status in ACCOUNT_PROBLEMS:
+        # Only a busy or broken gateway is tried again; any other 4xx (a bad number, an
+        # unsubscribed one, a rejected login) is a refusal with the gateway's code and message.
+        if status == 429 or status >= 500:
             raise ChannelUnavailable(f"gateway answered {status}: {response.text[:200]}")
         if status >= 400:
             code, message = _error(response)

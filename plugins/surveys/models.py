@@ -4,9 +4,9 @@ core table."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from helpdesk import Agent, UTCDateTime, db, utcnow
@@ -62,7 +62,34 @@ class Survey(db.Model):
         # Covers the weekly trend; also the period's low scores and comments.
         Index("ix_surveys_created_score", "created_at", "score"),
         Index("ix_surveys_follow_up", "follow_up", "ticket_id"),
+        # The surveys not yet in the daily roll-up (few: those waiting for the worker).
+        Index(
+            "ix_surveys_scheduled",
+            "created_at",
+            sqlite_where=text("status = 'scheduled'"),
+            postgresql_where=text("status = 'scheduled'"),
+        ),
     )
+
+
+class SurveyDaily(db.Model):
+    """The appraisal's roll-up: per UTC day of the resolve and agent (0: none), the figures of
+    the surveys that left ``scheduled`` (sent, failed or skipped). A survey still
+    ``scheduled`` is counted from ``surveys`` itself. ``plugins.surveys.rollup`` keeps it in
+    step in the transaction of each change; ``helpdesk surveys rebuild-rollup`` rebuilds it."""
+
+    __tablename__ = "survey_daily"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    resolved: Mapped[int] = mapped_column(Integer, default=0)
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    delivered: Mapped[int] = mapped_column(Integer, default=0)
+    score_1: Mapped[int] = mapped_column(Integer, default=0)
+    score_2: Mapped[int] = mapped_column(Integer, default=0)
+    score_3: Mapped[int] = mapped_column(Integer, default=0)
+    score_4: Mapped[int] = mapped_column(Integer, default=0)
+    score_5: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class SmsReply(db.Model):

@@ -1,8 +1,8 @@
 """The staff appraisal: per agent or team over a period, tickets resolved, surveys sent,
-delivered and answered, response rate, average score, CSAT and the 1-5 distribution, all
-aggregated in SQL (one GROUP BY agent, read in order from the covering index
-``ix_surveys_report``; a team's figures are its agents' summed); the weekly trend, the
-low-score tickets and the latest comments; a CSV export."""
+delivered and answered, response rate, average score, CSAT and the 1-5 distribution, read
+from the daily roll-up ``survey_daily`` (plus the few surveys still scheduled; a team's
+figures are its agents' summed); the weekly trend from the same; per client category, the
+low-score tickets and the latest comments from ``surveys``; a CSV export."""
 
 from __future__ import annotations
 
@@ -13,13 +13,15 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import Date, case, cast, column, func, select, table
+from sqlalchemy import case, column, func, literal_column, select, table, union_all
 from sqlalchemy.orm import selectinload
 
 from helpdesk import Agent, Team, db
-from plugins.surveys.models import Survey
+from plugins.surveys import rollup
+from plugins.surveys.models import Survey, SurveyDaily
 
-SCORES = (1, 2, 3, 4, 5)
+SCORES = rollup.SCORES
+CENTS = Decimal("0.01")
 # The categories plugin's tables, read by name (only while that plugin is enabled).
 CUSTOMER_CATEGORIES = table("customer_categories", column("customer_id"), column("category_id"))
 CATEGORIES = table("categories", column("id"), column("name"), column("position"))
@@ -66,33 +68,52 @@ def period(start: date, end: date) -> tuple[datetime, datetime]:
     )
 
 
+def _figures(start: date, end: date, agent_id: int | None):
+    """Per agent (0: none) and UTC day: surveys resolved, sent, delivered and scored 1-5, from
+    the daily roll-up plus the surveys still scheduled (one statement, so one snapshot)."""
+    since, until = period(start, end)
+    daily = SurveyDaily
+    settled = select(
+        daily.agent_id,
+        daily.day,
+        daily.resolved,
+        daily.sent,
+        daily.delivered,
+        *[getattr(daily, f"score_{s}") for s in SCORES],
+    ).where(daily.day >= start, daily.day <= end)
+    zero = literal_column("0")
+    scheduled = select(
+        func.coalesce(Survey.agent_id, 0),
+        rollup.day_of(Survey.created_at),
+        literal_column("1"),
+        zero,
+        zero,
+        *[zero for _ in SCORES],
+    ).where(*rollup.waiting(since, until))
+    if agent_id is not None:
+        settled = settled.where(daily.agent_id == agent_id)
+        scheduled = scheduled.where(Survey.agent_id == agent_id)
+    return union_all(settled, scheduled).subquery()
+
+
 def appraisal(
     start: date, end: date, *, by: str = "agent", agent_id: int | None = None
 ) -> list[Row]:
     """Each agent's (``by="agent"``) or team's figures for surveys of tickets resolved from
     ``start`` to ``end``; only ``agent_id``'s when given. A team's are the sum of its
-    agents' (an agent in two teams counts in both). Two or three queries."""
-    since, until = period(start, end)
-    query = (
-        select(
-            Survey.agent_id,
-            func.count(),
-            func.count(Survey.sent_at),
-            func.count(Survey.delivered_at),
-            *[func.count(case((Survey.score == s, 1))) for s in SCORES],
-        )
-        .where(Survey.created_at >= since, Survey.created_at < until)
-        .group_by(Survey.agent_id)
-    )
-    if agent_id is not None:
-        query = query.where(Survey.agent_id == agent_id)
-    figures = db.session.execute(query).all()
-    ids = [values[0] for values in figures if values[0] is not None]
+    agents' (an agent in two teams counts in both). Read from the daily roll-up (and the
+    few surveys still scheduled): two or three queries."""
+    figures = _figures(start, end, agent_id)
+    counts = [figures.c[name] for name in rollup.COUNTS]
+    rows = db.session.execute(
+        select(figures.c.agent_id, *[func.sum(c) for c in counts]).group_by(figures.c.agent_id)
+    ).all()
+    ids = [values[0] for values in rows if values[0]]
     agents = {a.id: a for a in db.session.scalars(select(Agent).where(Agent.id.in_(ids)))}
-    rows = [_row(values, agents.get(values[0])) for values in figures]
+    result = [_row((values[0] or None, *values[1:]), agents.get(values[0])) for values in rows]
     if by == "team":
-        rows = _by_team(rows)
-    return sorted(rows, key=lambda r: (r.key is None, r.name.casefold()))
+        result = _by_team(result)
+    return sorted(result, key=lambda r: (r.key is None, r.name.casefold()))
 
 
 def _by_team(agent_rows: list[Row]) -> list[Row]:
@@ -172,33 +193,27 @@ def _ratios(row: Row) -> Row:
     return row
 
 
-def _week_start(column):
-    """SQL for the Monday of ``column``'s week, on either database."""
-    if db.engine.dialect.name == "postgresql":
-        return cast(func.date_trunc("week", column), Date)
-    return func.date(column, "weekday 0", "-6 days")
-
-
 def weekly_trend(start: date, end: date, *, agent_id: int | None = None) -> list[dict[str, Any]]:
-    """Per week (Monday first): surveys answered and the average score."""
-    since, until = period(start, end)
-    week = _week_start(Survey.created_at).label("week")
-    query = (
-        select(week, func.count(Survey.score), func.avg(Survey.score))
-        .where(Survey.created_at >= since, Survey.created_at < until)
-        .group_by(week)
-        .order_by(week)
-    )
-    if agent_id is not None:
-        query = query.where(Survey.agent_id == agent_id)
-    return [
-        {
-            "week": str(value),
-            "answered": int(answered),
-            "average": None if average is None else Decimal(str(average)).quantize(Decimal("0.01")),
-        }
-        for value, answered, average in db.session.execute(query)
-    ]
+    """Per week (Monday first) with surveys resolved: surveys answered and the average score
+    (``None`` without answers)."""
+    figures = _figures(start, end, agent_id)
+    scores = [figures.c[f"score_{s}"] for s in SCORES]
+    weeks: dict[date, list[int]] = {}
+    for day, *counts in db.session.execute(
+        select(figures.c.day, *[func.sum(c) for c in scores]).group_by(figures.c.day)
+    ):
+        day = day if isinstance(day, date) else date.fromisoformat(str(day))
+        total = weeks.setdefault(day - timedelta(days=day.weekday()), [0] * len(SCORES))
+        for index, n in enumerate(counts):
+            total[index] += int(n or 0)
+    trend = []
+    for week in sorted(weeks):
+        counts = weeks[week]
+        answered = sum(counts)
+        points = sum(s * n for s, n in zip(SCORES, counts, strict=True))
+        average = (Decimal(points) / Decimal(answered)).quantize(CENTS) if answered else None
+        trend.append({"week": week.isoformat(), "answered": answered, "average": average})
+    return trend
 
 
 def chart_bars(trend: list[dict[str, Any]], height: int = 160, step: int = 28) -> list[dict]:

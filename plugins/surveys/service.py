@@ -4,14 +4,16 @@ reports, and act on a low score. The views, the API and the hooks all call these
 
 from __future__ import annotations
 
+import functools
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app, url_for
 from flask_babel import gettext as _
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, joinedload
 
@@ -31,7 +33,7 @@ from helpdesk import (
     notify_agents,
     utcnow,
 )
-from plugins.surveys import gateways, phones, text
+from plugins.surveys import gateways, phones, rollup, text
 from plugins.surveys.models import STATUSES, SmsOptOut, SmsReply, Survey, SurveyTemplate
 
 CHANNEL = "sms"
@@ -41,6 +43,8 @@ MAX_SMS_LENGTH = 1600
 MAX_SID_LENGTH = 64
 DELIVERY_STATUSES = ("queued", "sending", "sent", "delivered", "undelivered", "failed")
 PUBLIC_STATUSES = (*STATUSES, "expired")
+# A survey's row as a resolve adds it (a Core statement: no unit-of-work work).
+NEW_SURVEY = Survey.__table__.insert()
 
 
 def _config(key: str) -> Any:
@@ -74,67 +78,55 @@ def template_body(language: str) -> tuple[str, str]:
     return "en", text.DEFAULT_TEMPLATES["en"]
 
 
-def sms_text(body: str, ticket: Ticket, agent: Agent | None) -> str:
-    """The template ``body`` filled in for ``ticket`` resolved by ``agent``."""
+def sms_text(body: str, ticket: Ticket, agent: Agent | None, customer: Customer) -> str:
+    """The template ``body`` filled in for ``ticket`` of ``customer``, resolved by ``agent``."""
     first_name = (agent.name.split() or [""])[0] if agent is not None else ""
     return text.fill(
         body,
         {
             "agent": first_name or _config("HELPDESK_NAME"),
             "reference": ticket.reference,
-            "customer": ticket.customer.name,
+            "customer": customer.name,
             "helpdesk": _config("HELPDESK_NAME"),
         },
     )
 
 
-def schedule(ticket: Ticket, agent: Agent | None, *, now: datetime | None = None) -> Survey:
-    """The survey for ``ticket``, being resolved by ``agent``, added to the current
-    transaction (no query, no commit: it rides on the status change's own). A number that
-    cannot take an SMS is skipped with its reason at once; otherwise the SMS is queued for
-    the worker after the delay and outside quiet hours in the customer's time zone. The rules
-    that need the database (opted out, too recent, reopened) are checked when it is sent."""
+def schedule(ticket: Ticket, agent_id: int | None, *, now: datetime | None = None) -> str:
+    """Schedule the survey for ``ticket``, being resolved by agent ``agent_id``: one row and
+    its outbox item (due after ``SURVEYS_DELAY_SECONDS``), added to the current transaction
+    without a query (it rides on the status change's own). Everything that may stop or hold
+    the SMS (the number, opt-out, too recent, reopened, quiet hours) is decided by the worker
+    when it is due. Returns the outbox key."""
     now = now or utcnow()
-    customer = ticket.customer
-    phone = phones.parse(customer.phone, region())
-    survey = Survey(
-        ticket_id=ticket.id,
-        customer_id=customer.id,
-        agent_id=agent.id if agent is not None else None,
-        team_id=ticket.team_id,
-        phone=phone.e164,
-        language=customer.language or _config("BABEL_DEFAULT_LOCALE"),
-        status="skipped" if phone.reason else "scheduled",
-        reason=phone.reason,
-        created_at=now,
-        due_at=now,
-    )
-    if not phone.reason:
-        delayed = now + timedelta(seconds=_config("SURVEYS_DELAY_SECONDS"))
-        tz = phones.zone(phone.time_zone, _config("BABEL_DEFAULT_TIMEZONE"))
-        quiet = phones.quiet_hours(_config("SURVEYS_QUIET_HOURS"))
-        survey.due_at = phones.outside_quiet_hours(delayed, tz, quiet)
-        survey.outbox_key = f"survey-{ticket.id}-{secrets.token_hex(8)}"
-    db.session.add(survey)
-    if survey.outbox_key:
-        enqueue(
-            CHANNEL,
-            {"survey_key": survey.outbox_key},
-            dedupe_key=survey.outbox_key,
-            ticket_id=ticket.id,
-            due_at=survey.due_at,
-        )
-    return survey
+    key = f"survey-{ticket.id}-{secrets.token_hex(8)}"
+    due = now + timedelta(seconds=_config("SURVEYS_DELAY_SECONDS"))
+    row = {
+        "ticket_id": ticket.id,
+        "customer_id": ticket.customer_id,
+        "agent_id": agent_id,
+        "team_id": ticket.team_id,
+        "created_at": now,
+        "due_at": due,
+        "outbox_key": key,
+    }
+    with db.session.no_autoflush:  # the ticket's own changes are flushed with its commit
+        db.session.execute(NEW_SURVEY, row)
+    enqueue(CHANNEL, {"survey_key": key}, dedupe_key=key, ticket_id=ticket.id, due_at=due)
+    return key
 
 
 def drop_reopened(ticket: Ticket) -> None:
     """Skip the ticket's surveys not sent yet (reason ``reopened``), in the current
     transaction."""
-    db.session.execute(
-        update(Survey)
+    dropped = db.session.execute(
+        update(Survey.__table__)
         .where(Survey.ticket_id == ticket.id, Survey.status == "scheduled")
         .values(status="skipped", reason="reopened")
-    )
+        .returning(Survey.created_at, Survey.agent_id)
+    ).all()
+    for created_at, agent_id in dropped:
+        rollup.settle(created_at, agent_id)
 
 
 # --- sending (the worker) --------------------------------------------------------------------
@@ -160,92 +152,152 @@ def status_callback_url() -> str:
     return _config("PUBLIC_URL").rstrip("/") + "/sms/status"
 
 
-def _due_survey(key: str, now: datetime):
-    """``(survey, ticket, agent, opted out, sent to the customer recently, the saved
-    template of the survey's language)`` in one query."""
+@functools.cache
+def _due_query() -> Select:
+    """The query of ``_due_survey``, built once (``key``, ``since`` and ``language`` are bound
+    at each call)."""
     earlier = aliased(Survey)
-    opted_out = select(SmsOptOut.opted_out).where(SmsOptOut.phone == Survey.phone).scalar_subquery()
     recent = (
         select(earlier.id)
         .where(
             earlier.customer_id == Survey.customer_id,
             earlier.id != Survey.id,
-            earlier.sent_at >= now - timedelta(days=_config("SURVEYS_MIN_DAYS_BETWEEN")),
+            earlier.sent_at >= bindparam("since"),
         )
         .exists()
     )
-    return db.session.execute(
-        select(Survey, Ticket, Agent, opted_out, recent, SurveyTemplate.body)
+    language = func.coalesce(func.nullif(Customer.language, ""), bindparam("language"))
+    # The number's opt-out when the customer's is stored in E.164 already (the usual case).
+    opted_out = (
+        select(SmsOptOut.opted_out).where(SmsOptOut.phone == Customer.phone).scalar_subquery()
+    )
+    return (
+        select(Survey, Ticket, Agent, Customer, recent, opted_out, SurveyTemplate.body)
         .join(Ticket, Ticket.id == Survey.ticket_id)
+        .join(Customer, Customer.id == Survey.customer_id)
         .outerjoin(Agent, Agent.id == Survey.agent_id)
-        .outerjoin(SurveyTemplate, SurveyTemplate.language == Survey.language)
-        .where(Survey.outbox_key == key)
+        .outerjoin(SurveyTemplate, SurveyTemplate.language == language)
+        .where(Survey.outbox_key == bindparam("key"))
+    )
+
+
+def _due_survey(key: str, now: datetime):
+    """``(survey, ticket, agent, customer, sent to the customer recently, opted out by the
+    number as stored, the saved template of the customer's language)`` in one query."""
+    since = now - timedelta(days=_config("SURVEYS_MIN_DAYS_BETWEEN"))
+    language = _config("BABEL_DEFAULT_LOCALE")
+    return db.session.execute(
+        _due_query(), {"key": key, "since": since, "language": language}
     ).first()
 
 
-def _reason_now(ticket: Ticket, opted_out: bool | None, recent: bool) -> str:
+def _opted_out(phone: phones.Phone, customer: Customer, stored: bool | None) -> bool:
+    """Whether ``phone`` opted out (``stored``: the answer for the number as the customer's
+    record has it, read with the survey)."""
+    if phone.e164 == customer.phone:
+        return bool(stored)
+    return bool(db.session.scalar(select(SmsOptOut.opted_out).where(SmsOptOut.phone == phone.e164)))
+
+
+def _reason_now(
+    ticket: Ticket, phone: phones.Phone, opted_out: Callable[[], bool], recent: bool
+) -> str:
+    """Why the survey is not sent, checked in this order; empty when it goes."""
     if ticket.status not in ("resolved", "closed"):
         return "reopened"
-    if opted_out:
+    if phone.reason:
+        return phone.reason
+    if opted_out():
         return "opted_out"
     return "too_recent" if recent else ""
 
 
+def _wake(phone: phones.Phone, now: datetime) -> datetime:
+    """``now``, or the end of the quiet hours in the number's time zone when now is in them."""
+    tz = phones.zone(phone.time_zone, _config("BABEL_DEFAULT_TIMEZONE"))
+    return phones.outside_quiet_hours(now, tz, phones.quiet_hours(_config("SURVEYS_QUIET_HOURS")))
+
+
 def deliver(delivery: Delivery) -> None:
     """Send one survey (the worker calls this outside any transaction). A survey already sent
-    (a retry after a crash) or dropped is not sent again; one whose customer opted out, was
-    sent another survey within ``SURVEYS_MIN_DAYS_BETWEEN`` days or reopened the ticket is
-    skipped with that reason."""
+    (a retry after a crash) or dropped is not sent again; one whose ticket was reopened, whose
+    customer has no mobile number, opted out or was sent another survey within
+    ``SURVEYS_MIN_DAYS_BETWEEN`` days is skipped with that reason; one due in the quiet hours
+    of the customer's time zone is queued again for their end (it stays ``scheduled``)."""
     now = utcnow()
     db.session.rollback()  # read a fresh snapshot, not one a caller left open
     found = _due_survey(str(delivery.payload.get("survey_key")), now)
     if found is None or found[0].status != "scheduled" or found[0].message_sid:
         db.session.rollback()
         return
-    survey, ticket, agent, opted_out, recent, saved = found
-    survey_id = survey.id
-    reason = _reason_now(ticket, opted_out, recent)
-    language, template = survey.language, saved or text.DEFAULT_TEMPLATES.get(survey.language)
+    survey, ticket, agent, customer, recent, stored_opt_out, saved = found
+    phone = phones.parse(customer.phone, region())
+    reason = _reason_now(ticket, phone, lambda: _opted_out(phone, customer, stored_opt_out), recent)
+    language = customer.language or _config("BABEL_DEFAULT_LOCALE")
+    template = saved or text.DEFAULT_TEMPLATES.get(language)
     if template is None:
-        language, template = template_body(survey.language)
-    body = sms_text(template, ticket, agent)
-    sms = {"to": survey.phone, "body": body, "status_callback": status_callback_url()}
+        language, template = template_body(language)
+    body = sms_text(template, ticket, agent, customer)
+    sms = {"to": phone.e164, "body": body, "status_callback": status_callback_url()}
+    settled = _Settled(survey.id, survey.created_at, survey.agent_id, phone.e164, language)
     # Writes go in transactions of their own (on SQLite a read transaction cannot always
     # become a writing one), and no transaction stays open while the gateway is called.
     db.session.rollback()
     if reason:
-        _mark(survey_id, status="skipped", reason=reason)
+        settled.mark(status="skipped", reason=reason)
         return
-    send = backend()
+    wake = _wake(phone, now)
+    if wake > now:
+        _hold(settled, ticket.id, wake)
+        return
     try:
-        sid = send(sms)
+        sid = backend()(sms)
     except DeliveryRefused as exc:
         code = str(getattr(exc, "code", "") or "")[:16]
-        _mark(
-            survey_id,
-            status="failed",
-            body=body,
-            language=language,
-            error_code=code,
-            error_message=str(exc)[:500],
-        )
+        settled.mark(status="failed", body=body, error_code=code, error_message=str(exc)[:500])
         raise DeliveryRefused(f"{code}: {exc}" if code else str(exc)) from exc
-    _mark(
-        survey_id,
+    settled.mark(
         status="sent",
         body=body,
-        language=language,
         sent_at=utcnow(),
         message_sid=str(sid)[:MAX_SID_LENGTH],
         delivery_status="sent",
     )
 
 
-def _mark(survey_id: int, **values: Any) -> None:
-    """Record how the send went, unless the survey left ``scheduled`` meanwhile."""
-    db.session.execute(
-        update(Survey).where(Survey.id == survey_id, Survey.status == "scheduled").values(**values)
+@dataclass(frozen=True)
+class _Settled:
+    """A due survey as the worker read it: what its end is recorded with."""
+
+    id: int
+    created_at: datetime
+    agent_id: int | None
+    phone: str
+    language: str
+
+    def mark(self, **values: Any) -> None:
+        """Record how the send went (and count it in the roll-up), unless the survey left
+        ``scheduled`` meanwhile. Commits."""
+        result = db.session.execute(
+            update(Survey.__table__)
+            .where(Survey.id == self.id, Survey.status == "scheduled")
+            .values(phone=self.phone, language=self.language, **values)
+        )
+        if result.rowcount:
+            rollup.settle(self.created_at, self.agent_id, sent="sent_at" in values)
+        db.session.commit()
+
+
+def _hold(survey: _Settled, ticket_id: int, wake: datetime) -> None:
+    """Queue the survey again for the end of the quiet hours (its outbox item ends). Commits."""
+    key = f"survey-{ticket_id}-{secrets.token_hex(8)}"
+    held = db.session.execute(
+        update(Survey.__table__)
+        .where(Survey.id == survey.id, Survey.status == "scheduled")
+        .values(due_at=wake, outbox_key=key, phone=survey.phone, language=survey.language)
     )
+    if held.rowcount:
+        enqueue(CHANNEL, {"survey_key": key}, dedupe_key=key, ticket_id=ticket_id, due_at=wake)
     db.session.commit()
 
 
@@ -339,19 +391,22 @@ def _take(reply: SmsReply, sms: Inbound, now: datetime) -> str | None:
     survey.score, comment = found
     survey.comment = "\n".join(p for p in (survey.comment, comment) if p)
     survey.status, survey.answered_at = "answered", now
+    rollup.add(survey.created_at, survey.agent_id, **{f"score_{survey.score}": 1})
     if survey.score in LOW_SCORES:
         _low_score(survey)
     return None
 
 
 def _latest_survey(phone: str, now: datetime) -> Survey | None:
-    """The latest survey sent to ``phone`` within the reply window."""
+    """The latest survey sent to ``phone`` within the reply window, locked until the commit
+    (two replies at once take their turns: the first score counts once, in the roll-up too)."""
     since = now - timedelta(days=_config("SURVEYS_REPLY_DAYS"))
     return db.session.scalar(
         select(Survey)
         .where(Survey.phone == phone, Survey.sent_at >= since, Survey.status.in_(SENT_STATUSES))
         .order_by(Survey.sent_at.desc(), Survey.id.desc())
         .limit(1)
+        .with_for_update()
     )
 
 
@@ -421,7 +476,8 @@ def delivery_report(form: Any) -> Survey | None:
     status = (form.get("MessageStatus") or form.get("SmsStatus") or "").strip().lower()
     if not sid or status not in DELIVERY_STATUSES:
         raise ValidationError({"MessageStatus": "required: " + ", ".join(DELIVERY_STATUSES)})
-    survey = db.session.scalar(select(Survey).where(Survey.message_sid == sid))
+    # Locked until the commit: two reports at once count a delivery once.
+    survey = db.session.scalar(select(Survey).where(Survey.message_sid == sid).with_for_update())
     if survey is None:
         return None
     if DELIVERY_STATUSES.index(status) > DELIVERY_STATUSES.index(
@@ -430,6 +486,7 @@ def delivery_report(form: Any) -> Survey | None:
         survey.delivery_status = status
         if status == "delivered":
             survey.delivered_at = utcnow()
+            rollup.add(survey.created_at, survey.agent_id, delivered=1)
             if survey.status == "sent":
                 survey.status = "delivered"
         elif status in ("undelivered", "failed"):
