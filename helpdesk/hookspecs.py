@@ -73,6 +73,26 @@ def helpdesk_order_recorded(order: Any) -> None:
     ``Decimal`` in ``currency``, an ISO 4217 code), ``channel``, ``source``, ``reference``.
     Not fired for a duplicate (an order whose source and reference were already recorded) nor
     by a dry run. The return value is ignored.
+
+    For work that is cheaper in bulk, implement ``helpdesk_orders_recorded`` instead (not
+    both: a plugin implementing both hears every order twice).
+    """
+
+
+@hookspec
+def helpdesk_orders_recorded(orders: Any) -> None:
+    """Event, after commit: the orders recorded by one transaction (one order entered on a
+    page or through the API; a batch of ``ORDERS_IMPORT_BATCH_SIZE`` rows of an import).
+
+    ``orders`` is a list of ``Order`` (as for ``helpdesk_order_recorded``), in the order they
+    were recorded; it fires once per commit, after that commit's ``helpdesk_order_recorded``
+    events. Same rules: never for a duplicate nor by a dry run. Implement this one or
+    ``helpdesk_order_recorded``, not both: a plugin that works per order implements the
+    latter; one that does its work in a few statements for many orders (loyalty's accrual)
+    implements this one. The orders were committed, so their attributes are expired: touching
+    each one reloads it in a query of its own; read what you need of all of them in one query
+    by their ids (``sqlalchemy.inspect(order).identity`` gives an id without a query). The
+    return value is ignored.
     """
 
 

@@ -168,7 +168,7 @@ def test_accrual_half_up_once_per_order_and_not_in_other_currencies(app: Flask):
     with pytest.raises(orders.DuplicateOrder):
         order(who, "10.10")
     order(who, "100", reference="USD-1", currency="USD")
-    ledger.accrue(recorded)  # the event again: nothing
+    assert ledger.accrue_orders([recorded]) == 0  # the event again: nothing
     assert balances() == [(card_of(who).number, Decimal("0.51"), Decimal(0))]
     assert ledger_count() == 1
 
@@ -277,7 +277,7 @@ def test_agent_adjust_limit_and_admin(client, api_headers, funded, admin):
 # --- refunds and owed -------------------------------------------------------------------------
 
 
-@pytest.mark.hooks("helpdesk_order_refunded", "helpdesk_order_recorded")
+@pytest.mark.hooks("helpdesk_order_refunded", "helpdesk_orders_recorded")
 def test_refund_reverses_accrual_and_gives_back_redemption(client, api_headers, funded):
     recorded = orders.order_by_reference("manual", "O-1")
     body = {"amount": "50", "order_reference": "O-1"}
@@ -365,6 +365,17 @@ def test_months_before_clamps_the_day():
 
 
 # --- pages ----------------------------------------------------------------------------------
+
+
+@pytest.mark.hooks("helpdesk_nav_items")
+def test_top_bar_box_finds_a_card_as_a_scanner_types_it(agent_client: FlaskClient):
+    card = card_of(customer())
+    queue = agent_client.get("/tickets").get_data(as_text=True)
+    assert 'action="/cards" method="get" role="search"' in queue
+    assert 'name="number" placeholder="Card number"' in queue
+    spaced = " ".join(card.number[i : i + 4] for i in range(0, len(card.number), 4))
+    found = agent_client.get("/cards", query_string={"number": spaced})
+    assert found.status_code == 302 and found.location.endswith(f"/cards/{card.number}")
 
 
 def test_pages_panel_card_statement_report(agent_client: FlaskClient, agent):

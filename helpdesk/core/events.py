@@ -41,9 +41,14 @@ def take() -> list[tuple[str, dict[str, Any]]]:
 
 
 def fire(pending: list[tuple[str, dict[str, Any]]]) -> None:
-    """Fire events ``take``n earlier, in order (after the change they announce committed)."""
+    """Fire events ``take``n earlier, in order (after the change they announce committed),
+    then ``helpdesk_orders_recorded`` once with every order of the ``helpdesk_order_recorded``
+    events among them."""
     for hook_name, kwargs in pending:
         call_each(hook_name, **kwargs)
+    recorded = [kwargs["order"] for name, kwargs in pending if name == "helpdesk_order_recorded"]
+    if recorded:
+        call_each("helpdesk_orders_recorded", orders=recorded)
 
 
 @event.listens_for(Session, "after_rollback")

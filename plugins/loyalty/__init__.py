@@ -1,9 +1,10 @@
 """Loyalty: bonus cards by card number, an append-only bonus ledger that is never wrong, and
 cumulative discounts (tiers) in the price policy.
 
-Accrual on ``helpdesk_order_recorded``, reversal on ``helpdesk_order_refunded``, a card on
-``helpdesk_customer_registered`` (``LOYALTY_AUTO_ISSUE``). ``LOYALTY_DISCOUNT_COMBINE``, when
-set, is the price policy's ``PRICE_POLICY_COMBINE`` (one combiner for every discount).
+Accrual on ``helpdesk_orders_recorded`` (a batch at a time), reversal on
+``helpdesk_order_refunded``, a card on ``helpdesk_customer_registered`` (``LOYALTY_AUTO_ISSUE``).
+``LOYALTY_DISCOUNT_COMBINE``, when set, is the price policy's ``PRICE_POLICY_COMBINE`` (one
+combiner for every discount).
 """
 
 from __future__ import annotations
@@ -86,7 +87,11 @@ def helpdesk_migration_dirs() -> list[str]:
 
 @hookimpl
 def helpdesk_nav_items(agent) -> list[dict[str, Any]]:
-    return [{"label": _("Cards"), "endpoint": "loyalty.lookup"}]
+    # The link, and a box in the top bar a barcode scanner types the number into (and Enter).
+    return [
+        {"label": _("Cards"), "endpoint": "loyalty.lookup"},
+        {"label": _("Card number"), "endpoint": "loyalty.lookup", "search": "number"},
+    ]
 
 
 @hookimpl
@@ -117,9 +122,9 @@ def helpdesk_customer_registered(customer) -> None:
 
 
 @hookimpl
-def helpdesk_order_recorded(order) -> None:
+def helpdesk_orders_recorded(orders) -> None:
     with write_intent():
-        ledger.accrue(order)
+        ledger.accrue_orders(orders)
 
 
 @hookimpl

@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, inspect, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from helpdesk import (
     Agent,
     Conflict,
+    ExactDecimal,
     HelpdeskError,
     Order,
     OrderRefund,
@@ -36,15 +37,19 @@ from helpdesk import (
     db,
     in_currency_units,
     parse_amount,
+    utcnow,
 )
 from plugins.loyalty import cards
-from plugins.loyalty.models import Card, IdempotentAnswer, LedgerEntry, OrderBonus
+from plugins.loyalty.models import PLACES, Card, IdempotentAnswer, LedgerEntry, OrderBonus
 
 HUNDRED = Decimal(100)
 ZERO = Decimal(0)
 # Bonus amounts: at most this many digits before the point.
 MAX_INTEGER_DIGITS = 12
 MAX_KEY_LENGTH = 200
+# Orders accrued per transaction (a batch's bind parameters stay far below SQLite's limit).
+ACCRUAL_CHUNK = 1000
+MONEY = ExactDecimal(PLACES)
 
 
 class CardRefused(Conflict):
@@ -174,35 +179,128 @@ def debit_or_owe(card: Card, kind: str, amount: Decimal, **details: Any) -> Ledg
 # --- accrual ------------------------------------------------------------------------------
 
 
-def accrual_percent(customer_id: int) -> Decimal:
-    """The customer's accrual rate: their client category's (categories plugin, when enabled
-    and a rate is set for the category), else ``LOYALTY_ACCRUAL_PERCENT``."""
-    from plugins.loyalty import rates
-
-    rate = rates.rate_for(customer_id)
-    return rate if rate is not None else Decimal(str(current_app.config["LOYALTY_ACCRUAL_PERCENT"]))
-
-
 def bonus_for(amount: Decimal, percent: Decimal) -> Decimal:
     """``percent`` of ``amount``, rounded half-up to the currency's places (12.345 → 12.35)."""
     return money(amount * percent / HUNDRED)
 
 
-def accrue(order: Order) -> LedgerEntry | None:
-    """Accrue bonus on a recorded order to the customer's active card (once per order; an
-    order in another currency, or of a customer without an active card, accrues nothing).
-    Commits."""
-    if order.currency != currency():
-        return None
-    card = cards.active_card(order.customer_id)
-    if card is None or db.session.get(OrderBonus, order.id) is not None:
-        return None
-    card = lock(card)
-    bonus = bonus_for(order.amount, accrual_percent(order.customer_id))
-    db.session.add(OrderBonus(order_id=order.id, card_id=card.id, accrued=bonus))
-    entry = credit(card, "accrual", bonus, order=order)
-    db.session.commit()
-    return entry
+def accrue_orders(orders: Sequence[Order]) -> int:
+    """Accrue bonus on recorded orders, each to its customer's active card, once per order
+    (an order in another currency, or of a customer without an active card, accrues nothing).
+    A card's rows follow the orders' sequence, each crediting what is owed first. Works
+    ``ACCRUAL_CHUNK`` orders per transaction in a few statements (the cards locked, as
+    ``lock`` does; the orders' fields read afresh in one query, not one by one); commits.
+    Returns how many orders accrued."""
+    ids = [inspect(order).identity[0] for order in orders]
+    done = 0
+    for start in range(0, len(ids), ACCRUAL_CHUNK):
+        done += _accrue_chunk(ids[start : start + ACCRUAL_CHUNK])
+        db.session.commit()
+    return done
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    id: int
+    customer_id: int
+    amount: Decimal
+    reference: str | None
+
+
+def _recorded(order_ids: list[int]) -> list[_Recorded]:
+    """The orders in the programme currency among ``order_ids``, in that sequence, less those
+    that already accrued."""
+    found = {
+        row.id: row
+        for row in db.session.execute(
+            select(Order.id, Order.customer_id, Order.amount, Order.reference)
+            .outerjoin(OrderBonus, OrderBonus.order_id == Order.id)
+            .where(
+                Order.id.in_(order_ids),
+                Order.currency == currency(),
+                OrderBonus.order_id.is_(None),
+            )
+        )
+    }
+    return [_Recorded(*found[i]) for i in dict.fromkeys(order_ids) if i in found]
+
+
+def _locked_cards(order_ids: list[int]) -> dict[int, tuple[int, Decimal, Decimal]]:
+    """``customer_id: (card_id, balance, owed)`` of the active cards of the orders' customers,
+    their rows held until commit (in id order, so two batches never wait in a circle)."""
+    customers = select(Order.customer_id).where(Order.id.in_(order_ids))
+    query = (
+        select(Card.active_customer_id, Card.id, Card.balance, Card.owed)
+        .where(Card.active_customer_id.in_(customers))
+        .order_by(Card.id)
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return {row[0]: (row[1], row[2], row[3]) for row in db.session.execute(query)}
+
+
+def _accrue_chunk(order_ids: list[int]) -> int:
+    """Accrue the orders of one transaction (not committed); how many accrued."""
+    from plugins.loyalty import rates
+
+    held = _locked_cards(order_ids)
+    recorded = [order for order in _recorded(order_ids) if order.customer_id in held]
+    if not recorded:
+        return 0
+    percents = rates.percents_for(held)
+    default = Decimal(str(current_app.config["LOYALTY_ACCRUAL_PERCENT"]))
+    totals = {card_id: (balance, owed) for card_id, balance, owed in held.values()}
+    moves: dict[int, tuple[Decimal, Decimal]] = {}
+    bonuses, entries = [], []
+    now = utcnow()
+    for order in recorded:
+        card_id = held[order.customer_id][0]
+        bonus = bonus_for(order.amount, percents.get(order.customer_id, default))
+        bonuses.append({"order_id": order.id, "card_id": card_id, "accrued": bonus})
+        if bonus == 0:
+            continue
+        balance, owed = totals[card_id]
+        paid = min(bonus, owed)
+        totals[card_id] = (balance + bonus - paid, owed - paid)
+        added, paid_off = moves.get(card_id, (ZERO, ZERO))
+        moves[card_id] = (added + bonus - paid, paid_off + paid)
+        entries.append(
+            {
+                "card_id": card_id,
+                "kind": "accrual",
+                "amount": bonus - paid,
+                "owed_change": -paid,
+                "balance_after": totals[card_id][0],
+                "owed_after": totals[card_id][1],
+                "order_id": order.id,
+                "order_reference": order.reference,
+                "reason": "",
+                "created_at": now,
+            }
+        )
+    # Core inserts (the tables, not the classes): no ORM bookkeeping for rows never loaded.
+    db.session.execute(insert(OrderBonus.__table__), bonuses)
+    if entries:
+        db.session.execute(insert(LedgerEntry.__table__), entries)
+        _move_cards(moves)
+    return len(bonuses)
+
+
+def _move_cards(moves: dict[int, tuple[Decimal, Decimal]]) -> None:
+    """Add to each card's balance and take from what it owes (one statement for all)."""
+    table = Card.__table__
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("card"))
+        .values(
+            balance=table.c.balance + bindparam("added", type_=MONEY),
+            owed=table.c.owed - bindparam("paid_off", type_=MONEY),
+        )
+    )
+    db.session.execute(
+        statement,
+        [{"card": card, "added": added, "paid_off": paid} for card, (added, paid) in moves.items()],
+    )
 
 
 # --- redemption and adjustment --------------------------------------------------------------

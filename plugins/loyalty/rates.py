@@ -4,6 +4,7 @@ or absent every customer accrues at ``LOYALTY_ACCRUAL_PERCENT``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -15,27 +16,26 @@ from plugins.loyalty.models import CategoryRate
 HUNDRED = Decimal(100)
 
 
-def category_of(customer_id: int) -> int | None:
-    """The id of the customer's client category, when the categories plugin is enabled."""
-    customer = db.session.get(Customer, customer_id)
-    if customer is None:
-        return None
-    for fields in call_each("helpdesk_customer_json", customers=[customer]):
-        value = (fields or {}).get(customer_id, {}).get("category")
-        if isinstance(value, dict) and isinstance(value.get("id"), int):
-            return value["id"]
-    return None
-
-
-def rate_for(customer_id: int) -> Decimal | None:
-    """The rate set for the customer's category, or ``None`` (use the programme default)."""
-    if db.session.scalar(select(CategoryRate.category_id).limit(1)) is None:
-        return None
-    category_id = category_of(customer_id)
-    if category_id is None:
-        return None
-    rate = db.session.get(CategoryRate, category_id)
-    return rate.accrual_percent if rate is not None else None
+def percents_for(customer_ids: Iterable[int]) -> dict[int, Decimal]:
+    """The rate set for each customer's category, for those whose category has one (one
+    query for the customers, one hook call for their categories); the others accrue at the
+    programme default."""
+    ids = set(customer_ids)
+    if not ids or db.session.scalar(select(CategoryRate.category_id).limit(1)) is None:
+        return {}
+    customers = list(db.session.scalars(select(Customer).where(Customer.id.in_(ids))))
+    categories: dict[int, int] = {}
+    for fields in call_each("helpdesk_customer_json", customers=customers):
+        for customer_id, extra in (fields or {}).items():
+            value = extra.get("category") if isinstance(extra, dict) else None
+            if isinstance(value, dict) and isinstance(value.get("id"), int):
+                categories.setdefault(customer_id, value["id"])
+    set_rates = rates()
+    return {
+        customer_id: set_rates[category_id]
+        for customer_id, category_id in categories.items()
+        if category_id in set_rates
+    }
 
 
 def category_choices() -> list[tuple[str, str]]:

@@ -72,30 +72,49 @@ def configured() -> list[Tier]:
     return sorted(tiers, key=lambda tier: tier.threshold)
 
 
-def spent(customer_id: int) -> Decimal:
-    """What the customer spent in the programme currency within the tier window."""
-    currency = current_app.config["LOYALTY_CURRENCY"]
+def spent_columns(customer_id: int) -> tuple[Any, Any]:
+    """Two scalar subqueries: the customer's orders in the programme currency within the tier
+    window, and the refunds of those orders (to select with other columns)."""
     window = current_app.config["LOYALTY_TIER_WINDOW"]
     if window not in WINDOWS:
         raise TierConfigError(f"LOYALTY_TIER_WINDOW must be one of {WINDOWS}, not {window!r}")
-    orders = select(Order.id, Order.amount).where(
-        Order.customer_id == customer_id, Order.currency == currency
-    )
+    counted = [
+        Order.customer_id == customer_id,
+        Order.currency == current_app.config["LOYALTY_CURRENCY"],
+    ]
     if window == "12m":
-        orders = orders.where(Order.ordered_on > (utcnow() - timedelta(days=365)).date())
-    orders = orders.subquery()
-    bought = db.session.scalar(select(func.sum(orders.c.amount))) or 0
-    refunded = db.session.scalar(
-        select(func.sum(OrderRefund.amount)).where(OrderRefund.order_id.in_(select(orders.c.id)))
+        counted.append(Order.ordered_on > (utcnow() - timedelta(days=365)).date())
+    bought = select(func.sum(Order.amount)).where(*counted).scalar_subquery()
+    refunded = (
+        select(func.sum(OrderRefund.amount))
+        .where(OrderRefund.order_id.in_(select(Order.id).where(*counted)))
+        .scalar_subquery()
     )
-    return in_currency_units(Decimal(bought) - (refunded or 0), currency)
+    return bought, refunded
+
+
+def net_spent(bought: Decimal | None, refunded: Decimal | None) -> Decimal:
+    """What ``spent_columns`` read, as the amount spent (orders less refunds)."""
+    currency = current_app.config["LOYALTY_CURRENCY"]
+    return in_currency_units(Decimal(bought or 0) - Decimal(refunded or 0), currency)
+
+
+def spent(customer_id: int) -> Decimal:
+    """What the customer spent in the programme currency within the tier window: their orders
+    less the refunds of those orders (one query)."""
+    return net_spent(*db.session.execute(select(*spent_columns(customer_id))).one())
 
 
 def standing(customer_id: int) -> Standing:
     """The customer's tier and the way to the next."""
-    amount = spent(customer_id)
-    reached = [tier for tier in configured() if amount >= tier.threshold]
-    ahead = [tier for tier in configured() if amount < tier.threshold]
+    return standing_at(spent(customer_id))
+
+
+def standing_at(amount: Decimal) -> Standing:
+    """The tier reached by having spent ``amount``, and the way to the next."""
+    tiers = configured()
+    reached = [tier for tier in tiers if amount >= tier.threshold]
+    ahead = [tier for tier in tiers if amount < tier.threshold]
     tier = reached[-1] if reached else None
     following = ahead[0] if ahead else None
     remaining = following.threshold - amount if following else None
