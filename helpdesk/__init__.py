@@ -42,17 +42,11 @@ from helpdesk.core.views.api import api_auth_required, json_body
 from helpdesk.core.views.decorators import admin_required
 from helpdesk.core.views.periods import report_period
 from helpdesk.extensions import csrf, db, write_intent
-from helpdesk.plugins import call_each, current_plugins
+from helpdesk.plugins import call_each
 
 hookimpl = pluggy.HookimplMarker("helpdesk")
 # Marks a view that must take POSTs from elsewhere (a gateway's webhook): no CSRF token.
 csrf_exempt = csrf.exempt
-
-
-def plugin_enabled(name: str) -> bool:
-    """Whether the plugin ``name`` is installed and enabled now (for a feature that reads
-    another plugin's data, such as a report broken down by client category)."""
-    return current_plugins().is_enabled(name)
 
 
 __all__ = [
@@ -98,7 +92,6 @@ __all__ = [
     "open_ticket",
     "openapi_parts",
     "parse_amount",
-    "plugin_enabled",
     "price_policy",
     "queue_event",
     "rate_limit_hit",

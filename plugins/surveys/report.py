@@ -13,18 +13,15 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import case, column, func, literal_column, select, table, union_all
+from sqlalchemy import case, func, literal_column, select, union_all
 from sqlalchemy.orm import selectinload
 
-from helpdesk import Agent, Team, db
+from helpdesk import Agent, Grouping, Team, db
 from plugins.surveys import rollup
 from plugins.surveys.models import Survey, SurveyDaily
 
 SCORES = rollup.SCORES
 CENTS = Decimal("0.01")
-# The categories plugin's tables, read by name (only while that plugin is enabled).
-CUSTOMER_CATEGORIES = table("customer_categories", column("customer_id"), column("category_id"))
-CATEGORIES = table("categories", column("id"), column("name"), column("position"))
 COLUMNS = (
     "resolved",
     "sent",
@@ -138,34 +135,32 @@ def _by_team(agent_rows: list[Row]) -> list[Row]:
     return list(totals.values())
 
 
-def by_category(
-    start: date, end: date, default_name: str, *, agent_id: int | None = None
+def by_group(
+    start: date, end: date, grouping: Grouping, *, agent_id: int | None = None
 ) -> list[Row]:
-    """The figures per client category of the surveyed customers (the categories plugin's
-    data; customers in none count in the category named ``default_name``)."""
+    """The figures per group of the surveyed customers in ``grouping`` (their client
+    category, from ``helpdesk.customer_groupings()``; the group they are in now)."""
     since, until = period(start, end)
-    category = CUSTOMER_CATEGORIES.c.category_id
+    groups_of, customer_id, group_name = grouping.subquery()
     query = (
         select(
-            category,
+            group_name,
             func.count(),
             func.count(Survey.sent_at),
             func.count(Survey.delivered_at),
             *[func.count(case((Survey.score == s, 1))) for s in SCORES],
         )
         .select_from(Survey)
-        .outerjoin(CUSTOMER_CATEGORIES, CUSTOMER_CATEGORIES.c.customer_id == Survey.customer_id)
+        .outerjoin(groups_of, customer_id == Survey.customer_id)
         .where(Survey.created_at >= since, Survey.created_at < until)
-        .group_by(category)
+        .group_by(group_name)
     )
     if agent_id is not None:
         query = query.where(Survey.agent_id == agent_id)
-    names = dict(db.session.execute(select(CATEGORIES.c.id, CATEGORIES.c.name)).all())
-    default_id = next((key for key, name in names.items() if name == default_name), None)
-    totals: dict[int | None, Row] = {}
-    for key, resolved, sent, delivered, *counts in db.session.execute(query):
-        key = default_id if key is None else key
-        total = totals.setdefault(key, Row(key, names.get(key, "—")))
+    totals: dict[str, Row] = {}
+    for name, resolved, sent, delivered, *counts in db.session.execute(query):
+        name = grouping.otherwise if name is None else str(name)
+        total = totals.setdefault(name, Row(None, name))
         total.resolved += int(resolved)
         total.sent += int(sent)
         total.delivered += int(delivered)

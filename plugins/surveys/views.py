@@ -25,9 +25,9 @@ from helpdesk import (
     ValidationError,
     admin_required,
     csrf_exempt,
+    customer_groupings,
     db,
     login_required,
-    plugin_enabled,
     report_period,
 )
 from plugins.surveys import gateways, report, service
@@ -132,13 +132,13 @@ def report_page():
     only their own."""
     start, end, errors = report_period(90)
     mine = None if current_user.is_admin else current_user.id
-    with_categories = plugin_enabled("categories")
+    grouping = customer_groupings().get("category")
+    with_categories = grouping is not None
     by = request.args.get("by", "agent")
     if by not in ("team", "category") or (by == "team" and mine is not None):
         by = "agent"
-    if by == "category" and with_categories:
-        default = current_app.config.get("CATEGORIES_DEFAULT") or ""
-        rows = report.by_category(start, end, default, agent_id=mine)
+    if by == "category" and grouping is not None:
+        rows = report.by_group(start, end, grouping, agent_id=mine)
     else:
         by = "team" if by == "team" else "agent"
         rows = report.appraisal(start, end, by=by, agent_id=mine)
