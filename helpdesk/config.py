@@ -110,8 +110,8 @@ DEFAULTS: dict[str, Any] = {
     "WORKER_CLAIM_SECONDS": 300,
     "WORKER_POLL_SECONDS": 5,
     "OUTBOX_MAX_ATTEMPTS": 10,
-    "OUTBOX_BACKOFF_SECONDS": 30,
-    "OUTBOX_BACKOFF_MAX_SECONDS": 3600,
+    "OUTBOX_RETRY_SECONDS": 60,
+    "OUTBOX_RETRY_MAX_SECONDS": 3600,
     # Orders: the currency the order form starts with (ISO 4217), and how many CSV rows an
     # import commits at a time and the longest line (bytes) it reads.
     "DEFAULT_CURRENCY": "EUR",

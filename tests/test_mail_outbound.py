@@ -368,7 +368,7 @@ def test_smtp_server_down_for_ten_minutes_loses_nothing(client, smtp):
         for item in outbox():
             assert item.status == "pending" and item.next_attempt_at > now
     items = outbox()
-    assert {item.attempts for item in items} == {5}  # at 0, 1, 2, 4 and 8 minutes
+    assert {item.attempts for item in items} == {4}  # at 0, 1, 3 and 7 minutes
     assert all("Connection refused" in item.last_error for item in items)
 
     smtp.start()
@@ -380,10 +380,10 @@ def test_smtp_server_down_for_ten_minutes_loses_nothing(client, smtp):
 
 
 def test_backoff_doubles_up_to_the_cap(app):
-    assert [backoff(n).total_seconds() for n in (1, 2, 3, 8, 9, 20)] == [
-        30,
+    assert [backoff(n).total_seconds() for n in (1, 2, 3, 7, 8, 20)] == [
         60,
         120,
+        240,
         3600,
         3600,
         3600,

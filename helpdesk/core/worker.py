@@ -104,9 +104,9 @@ class _TimedConnection(Connection):
 
 def backoff(attempts: int) -> timedelta:
     """How long to wait after the ``attempts``-th failed try: doubling from
-    ``OUTBOX_BACKOFF_SECONDS``, at most ``OUTBOX_BACKOFF_MAX_SECONDS``."""
+    ``OUTBOX_RETRY_SECONDS``, at most ``OUTBOX_RETRY_MAX_SECONDS``."""
     config = current_app.config
-    base, longest = config["OUTBOX_BACKOFF_SECONDS"], config["OUTBOX_BACKOFF_MAX_SECONDS"]
+    base, longest = config["OUTBOX_RETRY_SECONDS"], config["OUTBOX_RETRY_MAX_SECONDS"]
     return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), longest))
 
 
