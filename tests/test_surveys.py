@@ -585,6 +585,14 @@ def test_stop_then_a_new_resolved_ticket_sends_no_sms(
     assert (latest(ticket).status, latest(ticket).reason) == ("skipped", "opted_out")
 
 
+def test_customer_json_carries_the_latest_score(app, client, fake, agent: Agent, api_headers):
+    survey = sent_survey(agent)
+    url = f"{API}/customers/{survey.customer_id}"
+    assert client.get(url, headers=api_headers).get_json()["surveys_last_score"] is None
+    sms(client, "4 quick and kind", fake)
+    assert client.get(url, headers=api_headers).get_json()["surveys_last_score"] == 4
+
+
 @pytest.mark.parametrize("word", ["START", "unstop", "Yes"])
 def test_start_opts_back_in(app, client, fake: FakeTwilio, agent: Agent, word: str, api_headers):
     customer = new_customer()

@@ -169,8 +169,12 @@ def helpdesk_queue_badges(tickets) -> dict[int, list[dict[str, str]]]:
 @hookimpl
 def helpdesk_customer_json(customers) -> dict[int, dict[str, Any]]:
     states = service.opt_out_states(list(customers))
+    scores = service.last_scores([customer.id for customer in customers])
     return {
-        customer.id: {"sms_opt_out": bool(states[customer.id] and states[customer.id].opted_out)}
+        customer.id: {
+            "sms_opt_out": bool(states[customer.id] and states[customer.id].opted_out),
+            "surveys_last_score": scores.get(customer.id),
+        }
         for customer in customers
     }
 

@@ -501,6 +501,20 @@ def delivery_report(form: Any) -> Survey | None:
 # --- opt-out state, panels, follow-ups ---------------------------------------------------------
 
 
+def last_scores(customer_ids: list[int]) -> dict[int, int]:
+    """Each customer's latest survey score (customers never scored are left out), in one
+    query."""
+    rows = db.session.execute(
+        select(Survey.customer_id, Survey.score)
+        .where(Survey.customer_id.in_(customer_ids), Survey.score.is_not(None))
+        .order_by(Survey.customer_id, Survey.answered_at.desc(), Survey.id.desc())
+    )
+    found: dict[int, int] = {}
+    for customer_id, score in rows:
+        found.setdefault(customer_id, score)
+    return found
+
+
 def opt_out_states(customers: list[Customer]) -> dict[int, SmsOptOut | None]:
     """Each customer's opt-out record (by their number, else by customer), in one query."""
     numbers = {c.id: phones.e164_or_raw(c.phone, region()) if c.phone else "" for c in customers}
