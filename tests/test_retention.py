@@ -20,7 +20,7 @@ from helpdesk.core.accounts import create_agent, create_team
 from helpdesk.core.customers import register_customer
 from helpdesk.core.models import Customer, OutboxItem
 from helpdesk.extensions import db
-from plugins.retention import compute, service
+from plugins.retention import service
 from plugins.retention.models import AccountManager, CallTask, ClientStatus, LossReason
 from plugins.retention.review import review
 from tests.conftest import post_form
@@ -56,7 +56,6 @@ listener = Listener()
 def retention_enabled(app_config: dict[str, Any]) -> None:
     """The plugin switched on (the suite pins it off so the core's tests see the core)."""
     app_config["PLUGINS_DISABLED"] = ["hello", "categories", "surveys", "loyalty", "letters"]
-    compute.clear_cache()
 
 
 @pytest.fixture
@@ -206,7 +205,6 @@ def test_the_summary_ignores_customers_without_orders(api: Api, shop, count_quer
         [{"email": f"n{i}@example.com", "email_key": f"n{i}@example.com"} for i in range(500)],
     )
     db.session.commit()
-    compute.clear_cache()
     with count_queries as after:
         second = api.get(f"/retention/summary?as_of={D}").get_json()
     assert first == second
@@ -272,7 +270,6 @@ def test_the_list_pages_with_a_constant_number_of_queries(
         api.get(f"/retention/customers?status=drying_up&as_of={D}")
     for name in ("ann", "bob", "wes"):
         service.set_account_manager(shop[name], agent)
-    compute.clear_cache()
     with count_queries as page:
         data = api.get(f"/retention/customers?status=lost&as_of={D}").get_json()
     assert len(data["items"]) == 2 and data["has_next"] and data["total"] == 3

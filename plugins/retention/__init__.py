@@ -2,8 +2,10 @@
 who calls them.
 
 The definitions are pure functions (``definitions``) over each client's dated purchases;
-``compute`` streams the orders into them; the dashboard, "My clients", the customer panel, the
-API and ``helpdesk retention review`` all read the same figures.
+``timeline`` turns them into spans of reference dates with the same answer, which ``spans``
+keeps in tables in step with the orders, so the summary, the lists and ``helpdesk retention
+review`` at any date are range queries; the rows a page shows, the customer panel and "My
+clients" compute their figures straight from the orders (``compute``).
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ from flask import Blueprint, abort, current_app, g, jsonify, request
 
 from helpdesk import Customer, ValidationError, api_auth_required, db, json_body
 from plugins.retention import service
-from plugins.retention.compute import population
 
 bp = Blueprint("retention_api", __name__, url_prefix="/api/v1")
 MAX_ID = 2**31 - 1
@@ -54,9 +53,10 @@ def customers():
     if status not in service.LIST_STATUSES:
         abort(400, description=f"status must be one of {', '.join(service.LIST_STATUSES)}")
     per_page = current_app.config["RETENTION_PAGE_SIZE"]
-    found = service.clients(population(as_of, service.rules()), status)
+    found = service.clients(as_of, status)
     chunk = found[(page - 1) * per_page : page * per_page + 1]
-    rows = service.client_rows(chunk[:per_page], as_of)
+    ids = [item.customer_id for item in chunk[:per_page]]
+    rows = service.with_figures(service.client_rows(ids, as_of), as_of)
     has_next = len(chunk) > per_page
     return jsonify(
         {

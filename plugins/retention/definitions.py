@@ -173,11 +173,6 @@ def win_backs(days: list[date], rules: Rules) -> list[date]:
     return found
 
 
-def in_window(day: date, as_of: date, start_days: int, end_days: int) -> bool:
-    """Whether ``day`` is in (D − start_days, D − end_days]."""
-    return as_of - timedelta(days=start_days) < day <= as_of - timedelta(days=end_days)
-
-
 def _aov(totals: dict[str, Decimal], days: dict[str, set[date]]) -> dict[str, Fraction]:
     return {c: Fraction(totals[c]) / len(days[c]) for c in sorted(totals)}
 
@@ -227,21 +222,51 @@ def lifetime_value(
     return {c: Fraction(amount) / months * lifetime for c, amount in spend.items()}
 
 
+@dataclass(slots=True)
+class History:
+    """One client's purchases up to a day, with what does not depend on D: worked out once,
+    then ``figures_at`` answers for any D on or after the last purchase."""
+
+    counted: list[Purchase]
+    counted_days: list[date]
+    days: list[date]
+    double_median: int | None
+    backs: list[date]
+    spend_total: dict[str, Decimal]
+
+
+def history(counted: Iterable[Purchase], rules: Rules) -> History:
+    """The ``History`` of these purchases (all of them count)."""
+    ordered = sorted(counted, key=lambda p: p.day)
+    days = purchase_days(ordered)
+    return History(
+        counted=ordered,
+        counted_days=[p.day for p in ordered],
+        days=days,
+        double_median=_double_median(sorted((b - a).days for a, b in pairwise(days))),
+        backs=win_backs(days, rules),
+        spend_total=_sum_by_currency(ordered),
+    )
+
+
 def evaluate(purchases: Iterable[Purchase], as_of: date, rules: Rules) -> Figures:
     """Every figure of one client at ``as_of`` (orders after it are ignored)."""
-    counted = [p for p in purchases if p.day <= as_of]
-    days = purchase_days(counted)
+    return figures_at(history([p for p in purchases if p.day <= as_of], rules), as_of, rules)
+
+
+def figures_at(past: History, as_of: date, rules: Rules) -> Figures:
+    """Every figure of the client of ``past`` at ``as_of``, on or after their last purchase."""
+    days = past.days
     figures = Figures(status="new", purchases=len(days))
     if not days:
         return figures
     figures.first_day, figures.last_day = days[0], days[-1]
-    gaps = sorted((b - a).days for a, b in pairwise(days))
-    double_median = _double_median(gaps)
+    double_median = past.double_median
     figures.usual_interval = None if double_median is None else Fraction(double_median, 2)
-    _money_figures(figures, counted, as_of, rules)
-    backs = win_backs(days, rules)
-    if backs and backs[-1] > as_of - timedelta(days=rules.period_days):
-        figures.won_back_on = backs[-1]
+    figures.spend_total = dict(past.spend_total)
+    _aov_figures(figures, past, as_of, rules)
+    if past.backs and past.backs[-1] > as_of - timedelta(days=rules.period_days):
+        figures.won_back_on = past.backs[-1]
     if len(days) < rules.regular_purchases:
         return figures
     double_since = 2 * (as_of - days[-1]).days
@@ -249,13 +274,14 @@ def evaluate(purchases: Iterable[Purchase], as_of: date, rules: Rules) -> Figure
     if double_since > double_threshold:
         figures.status = "lost"
         figures.lost_on = days[-1] + timedelta(days=(double_threshold + 1) // 2)
-        year_from = days[-1] - timedelta(days=rules.period_days)
-        figures.revenue_before = _sum_by_currency(p for p in counted if p.day > year_from)
+        figures.revenue_before = _sum_by_currency(
+            _since(past, days[-1] - timedelta(days=rules.period_days))
+        )
         figures.lifetime_value_lost = lifetime_value(figures.spend_total, days[0], days[-1], rules)
     elif double_since > rules.at_risk_intervals * double_median:
         figures.status = "at_risk"
     else:
-        figures.signals = _signals(figures, counted, as_of, rules)
+        figures.signals = _signals(figures, past, as_of, rules)
         if figures.signals:
             figures.status = "drying_up"
         elif figures.won_back_on is not None:
@@ -265,34 +291,42 @@ def evaluate(purchases: Iterable[Purchase], as_of: date, rules: Rules) -> Figure
     return figures
 
 
-def _money_figures(figures: Figures, counted: list[Purchase], as_of: date, rules: Rules) -> None:
-    """Total spend and the two periods' average order values, in one pass."""
+def _since(past: History, after: date) -> list[Purchase]:
+    """The purchases dated after ``after`` (a slice: they are in date order)."""
+    return past.counted[bisect.bisect_right(past.counted_days, after) :]
+
+
+def worst_change(figures: Figures) -> Fraction | None:
+    """The largest drop of average order value over the currencies (for sorting)."""
+    changes = figures.aov_change_percent.values()
+    return min(changes) if changes else None
+
+
+def _aov_figures(figures: Figures, past: History, as_of: date, rules: Rules) -> None:
+    """The two periods' average order values, from the purchases of the last two windows."""
     last_from = as_of - timedelta(days=rules.aov_window_days)
     prev_from = last_from - timedelta(days=rules.aov_window_days)
-    spend: dict[str, Decimal] = defaultdict(Decimal)
     totals: tuple[dict[str, Decimal], dict[str, Decimal]] = (
         defaultdict(Decimal),
         defaultdict(Decimal),
     )
     days: tuple[dict[str, set[date]], dict[str, set[date]]] = (defaultdict(set), defaultdict(set))
-    for p in counted:
-        spend[p.currency] += p.amount
-        if p.day > prev_from:
-            period = 0 if p.day > last_from else 1
-            totals[period][p.currency] += p.amount
-            days[period][p.currency].add(p.day)
-    figures.spend_total = dict(sorted(spend.items()))
+    for p in _since(past, prev_from):
+        period = 0 if p.day > last_from else 1
+        totals[period][p.currency] += p.amount
+        days[period][p.currency].add(p.day)
     figures.aov_last = _aov(totals[0], days[0])
     figures.aov_prev = _aov(totals[1], days[1])
 
 
-def _signals(figures: Figures, counted: list[Purchase], as_of: date, rules: Rules) -> list[str]:
+def _signals(figures: Figures, past: History, as_of: date, rules: Rules) -> list[str]:
     """The drying-up signals that hold (``stopped_lines`` is filled in passing)."""
     signals = []
     limit = -rules.aov_drop_percent
     if any(change <= limit for change in figures.aov_change_percent.values()):
         signals.append("aov_drop")
-    figures.stopped_lines = stopped_lines(counted, as_of, rules)
+    recent = _since(past, as_of - timedelta(days=rules.line_history_days))
+    figures.stopped_lines = stopped_lines(recent, as_of, rules)
     if figures.stopped_lines:
         signals.append("line_stopped")
     return signals

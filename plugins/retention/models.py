@@ -1,15 +1,28 @@
 """The plugin's tables: why a client left, their account manager, the calls to make, the
-status each client had at the last review. They
-point at core rows by id and never alter a core table."""
+status each client had at the last review, and each client's figures as spans of dates (a
+summary of the orders, kept in step by ``plugins.retention.spans``). They point at core rows by
+id and never alter a core table."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 
-from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Date,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from helpdesk import UTCDateTime, db, utcnow
+from helpdesk import ExactDecimal, UTCDateTime, db, utcnow
+
+MONEY_PLACES = 4  # as the core's orders
 
 
 class LossReason(db.Model):
@@ -78,3 +91,65 @@ class ClientStatus(db.Model):
     as_of: Mapped[date] = mapped_column(Date)
     # The win-back order the last event was fired for (so it fires once per win-back).
     won_back_on: Mapped[date | None] = mapped_column(Date)
+
+
+class ClientSpan(db.Model):
+    """What the definitions say of a client for every reference date in ``[valid_from,
+    valid_to)`` (see ``plugins.retention.timeline``): status, last purchase, the day they
+    became lost, the win-back counted, the drying-up signals and the worst AOV change."""
+
+    __tablename__ = "retention_spans"
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    valid_from: Mapped[date] = mapped_column(Date, primary_key=True)
+    valid_to: Mapped[date] = mapped_column(Date)  # exclusive; 9999-12-31 until a next purchase
+    status: Mapped[str] = mapped_column(String(16))
+    first_day: Mapped[date] = mapped_column(Date)
+    last_day: Mapped[date] = mapped_column(Date)
+    lost_on: Mapped[date | None] = mapped_column(Date)
+    won_back_on: Mapped[date | None] = mapped_column(Date)
+    signals: Mapped[str] = mapped_column(String(64), default="")  # space-separated
+    worst_change: Mapped[str | None] = mapped_column(String(200))  # an exact fraction, "-2/5"
+
+    __table_args__ = (
+        Index("ix_retention_spans_status", "status", "valid_to", "valid_from"),
+        Index("ix_retention_spans_lost_on", "status", "lost_on", "valid_to", "valid_from"),
+        Index("ix_retention_spans_won_back", "won_back_on", "valid_to", "valid_from"),
+    )
+
+
+class SpanMoney(db.Model):
+    """A lost client's money in one currency over a span: revenue before leaving and total
+    spend (lifetime value lost follows from it and the span's first and last day)."""
+
+    __tablename__ = "retention_span_money"
+
+    customer_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    valid_from: Mapped[date] = mapped_column(Date, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    # None: no order in this currency in the year up to their last.
+    revenue_before: Mapped[Decimal | None] = mapped_column(ExactDecimal(MONEY_PLACES))
+    spend_total: Mapped[Decimal] = mapped_column(ExactDecimal(MONEY_PLACES))
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["customer_id", "valid_from"],
+            ["retention_spans.customer_id", "retention_spans.valid_from"],
+            ondelete="CASCADE",
+        ),
+    )
+
+
+class SpanState(db.Model):
+    """How far the spans follow the orders (one row): the rules they were built with, how
+    many orders there were and the highest order id."""
+
+    __tablename__ = "retention_span_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    rules: Mapped[str] = mapped_column(Text)
+    orders_count: Mapped[int] = mapped_column(Integer)
+    last_order_id: Mapped[int] = mapped_column(Integer)
+    built_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

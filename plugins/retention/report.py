@@ -1,6 +1,5 @@
-"""The dashboard's pieces worked out from a computed population: the drying-up table (sorted,
-as CSV), the monthly chart of lost clients and the small AOV trend charts, drawn as SVG
-coordinates for the templates."""
+"""The dashboard's pieces: the drying-up table (sorted, as CSV), the monthly chart of lost
+clients and the small AOV trend charts, drawn as SVG coordinates for the templates."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ from datetime import date
 from typing import Any
 
 from plugins.retention import service
-from plugins.retention.compute import Population
 from plugins.retention.service import ClientRow
 
 SORT_KEYS = ("name", "signal", "aov_change", "last_order", "manager", "complaints")
@@ -18,11 +16,15 @@ CHART_HEIGHT = 120
 CHART_BAR = 40
 
 
-# Sort keys answered by the figures alone: the page then loads only the rows it shows.
-FIGURE_SORTS = {
-    "signal": lambda f: ",".join(f.signals),
-    "aov_change": service.worst_change,
-    "last_order": lambda f: f.last_day,
+# Sort keys the spans answer (``spans.Listed``): the page then loads only the rows it shows.
+SPAN_SORTS = {
+    "signal": lambda item: ",".join(item.signals),
+    # (float, exact): floats order as the fractions do (rounding is monotone), and compare
+    # far quicker; equal floats fall back on the exact value.
+    "aov_change": lambda item: (
+        None if item.worst_change is None else (float(item.worst_change), item.worst_change)
+    ),
+    "last_order": lambda item: item.last_day,
 }
 ROW_SORTS = {
     "name": lambda r: r.customer.display_name.casefold(),
@@ -39,17 +41,19 @@ def _sorted(items: list, get, descending: bool) -> list:
 
 
 def drying_rows(
-    pop: Population, key: str, descending: bool, limit: int | None
+    as_of: date, key: str, descending: bool, limit: int | None
 ) -> tuple[list[ClientRow], int]:
-    """The drying-up clients by ``key`` (one of ``SORT_KEYS``), the first ``limit`` (all for
-    ``None``) with their customer, manager and complaints; and how many there are."""
-    items = service.clients(pop, "drying_up")
-    if key in FIGURE_SORTS:
-        get = FIGURE_SORTS[key]
-        chosen = _sorted(items, lambda item: get(item[1]), descending)[:limit]
-        return service.client_rows(chosen, pop.as_of), len(items)
-    rows = _sorted(service.client_rows(items, pop.as_of), ROW_SORTS[key], descending)
-    return rows[:limit], len(items)
+    """The drying-up clients at D by ``key`` (one of ``SORT_KEYS``), the first ``limit`` (all
+    for ``None``) with their figures, customer, manager and complaints; and how many there
+    are. Ties keep the lists' order (latest last purchase first)."""
+    items = service.clients(as_of, "drying_up")
+    if key in SPAN_SORTS:
+        chosen = _sorted(items, SPAN_SORTS[key], descending)[:limit]
+        rows = service.client_rows([item.customer_id for item in chosen], as_of)
+    else:
+        ids = [item.customer_id for item in items]
+        rows = _sorted(service.client_rows(ids, as_of), ROW_SORTS[key], descending)[:limit]
+    return service.with_figures(rows, as_of), len(items)
 
 
 def changes_text(row: ClientRow) -> str:

@@ -30,9 +30,7 @@ from helpdesk import (
     queue_event,
     utcnow,
 )
-from plugins.retention import service
-from plugins.retention.compute import population
-from plugins.retention.definitions import Figures
+from plugins.retention import service, spans
 from plugins.retention.models import AccountManager, CallTask, ClientStatus
 
 EVENTS = {
@@ -54,9 +52,11 @@ class ReviewSummary:
 
 
 def review(as_of: date, progress: Callable[[int], None] = lambda n: None) -> ReviewSummary:
-    """Review every client with orders at ``as_of`` (see the module's docstring). Statuses and
-    tasks are written in bulk, a batch at a time; only changed clients are loaded."""
-    pop = population(as_of, service.rules())
+    """Review every client with orders at ``as_of`` (see the module's docstring), reading
+    their statuses from the spans. Statuses and tasks are written in bulk, a batch at a time;
+    only changed clients are loaded."""
+    spans.ensure_current(thorough=True)
+    now = spans.statuses_at(as_of)
     known = {
         cid: (status, won_back_on)
         for cid, status, won_back_on in db.session.execute(
@@ -71,28 +71,29 @@ def review(as_of: date, progress: Callable[[int], None] = lambda n: None) -> Rev
             select(CallTask.customer_id, CallTask.kind).where(CallTask.as_of == as_of)
         ).all()
     )
-    summary = ReviewSummary(clients=len(pop.clients))
+    summary = ReviewSummary(clients=len(now))
     new_tasks: dict[int | None, list[tuple[str, int]]] = defaultdict(list)
-    items = list(pop.clients.items())
-    for start in range(0, len(items), BATCH):
-        chunk = items[start : start + BATCH]
-        changes = [(cid, f, known.get(cid)) for cid, f in chunk if _changed(f, known.get(cid))]
+    for start in range(0, len(now), BATCH):
+        chunk = now[start : start + BATCH]
+        changes = [
+            (cid, status, won_back_on, known.get(cid))
+            for cid, status, won_back_on in chunk
+            if known.get(cid) != (status, won_back_on)
+        ]
         customers = _customers([cid for cid, *_ in changes])
         inserts, updates, tasks = [], [], []
-        for cid, figures, before in changes:
+        for cid, status, won_back_on, before in changes:
             summary.changed += 1
-            row = {"customer_id": cid, "status": figures.status, "as_of": as_of}
-            (updates if before else inserts).append({**row, "won_back_on": figures.won_back_on})
-            if (before is None or before[0] != figures.status) and figures.status in EVENTS:
-                queue_event(EVENTS[figures.status], customer=customers[cid], as_of=as_of)
-                summary.events[figures.status] += 1
-                if (cid, figures.status) not in tasked:
-                    tasked.add((cid, figures.status))
-                    tasks.append({**row, "kind": figures.status, "agent_id": managers.get(cid)})
-                    new_tasks[managers.get(cid)].append((figures.status, cid))
-            if figures.won_back_on is not None and (
-                before is None or before[1] != figures.won_back_on
-            ):
+            row = {"customer_id": cid, "status": status, "as_of": as_of}
+            (updates if before else inserts).append({**row, "won_back_on": won_back_on})
+            if (before is None or before[0] != status) and status in EVENTS:
+                queue_event(EVENTS[status], customer=customers[cid], as_of=as_of)
+                summary.events[status] += 1
+                if (cid, status) not in tasked:
+                    tasked.add((cid, status))
+                    tasks.append({**row, "kind": status, "agent_id": managers.get(cid)})
+                    new_tasks[managers.get(cid)].append((status, cid))
+            if won_back_on is not None and (before is None or before[1] != won_back_on):
                 queue_event("helpdesk_customer_won_back", customer=customers[cid], as_of=as_of)
                 summary.events["won_back"] += 1
         _write(inserts, updates, tasks)
@@ -102,13 +103,6 @@ def review(as_of: date, progress: Callable[[int], None] = lambda n: None) -> Rev
     summary.digests = _send_digests(new_tasks, as_of)
     commit()
     return summary
-
-
-def _changed(figures: Figures, before: tuple[str, date | None] | None) -> bool:
-    """Whether the client's status or win-back order differs from the last review."""
-    if before is None:
-        return True
-    return before != (figures.status, figures.won_back_on)
 
 
 def _write(inserts: list[dict], updates: list[dict], tasks: list[dict]) -> None:
@@ -180,10 +174,8 @@ def review_command(as_of: str) -> None:
         day = service.parse_as_of(as_of)
     except ValidationError as exc:
         raise click.BadParameter(exc.errors["as_of"], param_hint="--as-of") from None
-    with click.progressbar(length=1, label="Reading orders") as bar:
-        population(day, service.rules())
-        bar.update(1)
-    total = len(population(day, service.rules()).clients)
+    _bring_spans_up_to_date()
+    total = len(spans.statuses_at(day))
     with click.progressbar(length=total, label="Reviewing clients") as bar:
         result = review(day, bar.update)
     click.echo(
@@ -192,3 +184,21 @@ def review_command(as_of: str) -> None:
         f"{result.events.get('won_back', 0)} won back; {result.tasks} call task(s), "
         f"{result.digests} digest(s) queued."
     )
+
+
+def _bring_spans_up_to_date() -> None:
+    """``spans.ensure_current`` with a progress bar over the customers it rebuilds."""
+    with click.progressbar(length=spans.pending(), label="Following the orders") as bar:
+        spans.ensure_current(bar.update, thorough=True)
+
+
+@retention_group.command("rebuild")
+@with_appcontext
+def rebuild_command() -> None:
+    """Rebuild every client's figures over time (the spans the pages, the API and the review
+    read) from the orders: after an upgrade, or orders changed behind the app's back."""
+    with click.progressbar(
+        length=spans.customers_to_build(None), label="Rebuilding client figures"
+    ) as bar:
+        result = spans.rebuild(bar.update)
+    click.echo(f"Rebuilt {result.spans} span(s) of {result.customers} client(s) with orders.")

@@ -1,5 +1,5 @@
-"""The plugin's rules: reading a reference date, the summary and the client lists built on
-``compute.population``, loss reasons, account managers and call tasks.
+"""The plugin's rules: reading a reference date, the summary and the client lists read from
+the spans (``plugins.retention.spans``), loss reasons, account managers and call tasks.
 
 Money leaves this module rounded half-up to the currency's places, once, from exact sums; it is
 always a mapping currency → amount, never a sum across currencies. Counts are of clients.
@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import Decimal, Inexact, localcontext
 from fractions import Fraction
 from typing import Any
 
@@ -21,13 +21,16 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from helpdesk import Agent, Customer, Ticket, ValidationError, currency_places, db, utcnow
-from plugins.retention.compute import Population, population
-from plugins.retention.definitions import Figures, Rules, in_window
+from plugins.retention import spans
+from plugins.retention.compute import figures_of
+from plugins.retention.definitions import Figures, Rules, months_between
 from plugins.retention.models import AccountManager, CallTask, LossReason
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 LIST_STATUSES = ("lost", "drying_up", "at_risk", "regular", "won_back")
 MAX_NOTE_LENGTH = 2000
+# Digits of the decimal context sums are added in (an inexact sum raises instead).
+EXACT_DIGITS = 60
 
 
 # --- reading input ------------------------------------------------------------------------
@@ -88,30 +91,58 @@ def percent(value: Fraction) -> Decimal:
 
 
 def add_up(values: Iterable[Mapping[str, Fraction | Decimal]]) -> dict[str, Fraction]:
-    """The exact sums per currency of many clients' figures (never across currencies)."""
-    totals: dict[str, Fraction] = defaultdict(Fraction)
-    for mapping in values:
-        for currency, amount in mapping.items():
-            totals[currency] += Fraction(amount)
-    return dict(totals)
+    """The exact sums per currency of many clients' figures (never across currencies).
+    ``Decimal`` amounts are added as decimals, in a context that raises rather than round
+    (far quicker than fractions, and as exact)."""
+    decimals: dict[str, Decimal] = defaultdict(Decimal)
+    fractions: dict[str, Fraction] = defaultdict(Fraction)
+    with localcontext() as context:
+        context.prec = EXACT_DIGITS
+        context.traps[Inexact] = True
+        for mapping in values:
+            for currency, amount in mapping.items():
+                if isinstance(amount, Decimal):
+                    decimals[currency] += amount
+                else:
+                    fractions[currency] += amount
+    return {
+        currency: Fraction(decimals.get(currency, 0)) + fractions.get(currency, 0)
+        for currency in decimals.keys() | fractions.keys()
+    }
 
 
 # --- the summary --------------------------------------------------------------------------
 
 
-def lost_in_period(pop: Population) -> dict[int, Figures]:
+def lost_in_period(as_of: date) -> list[spans.LostClient]:
     """Clients lost at D who became lost in the period (365 days) up to D."""
-    days = pop.rules.period_days
-    return {
-        cid: f
-        for cid, f in pop.clients.items()
-        if f.status == "lost" and in_window(f.lost_on, pop.as_of, days, 0)
-    }
+    return spans.lost_since(as_of, as_of - timedelta(days=rules().period_days))
 
 
-def won_back_in_period(pop: Population) -> dict[int, Figures]:
-    """Clients with a win-back order in the period up to D, whatever their status now."""
-    return {cid: f for cid, f in pop.clients.items() if f.won_back_on is not None}
+def lifetime_value_lost(lost: Iterable[spans.LostClient], rule: Rules) -> dict[str, Fraction]:
+    """The clients' lifetime value lost added up per currency: each client's total spend ÷
+    months between first and last order × the expected lifetime, summed exactly. Spends over
+    the same months are added first, and the quotients over one common denominator (a sum of
+    ``Fraction`` objects would reduce by a growing gcd at every step): no digit changes."""
+    spend: dict[int, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    months: dict[int, Fraction] = {}
+    for client in lost:
+        days = (client.last_day - client.first_day).days
+        if days not in months:
+            months[days] = months_between(client.first_day, client.last_day)
+        for currency, amount in client.spend_total.items():
+            spend[days][currency] += amount
+    if not spend:
+        return {}
+    # spend ÷ (a / b) = spend × b ÷ a; over the common multiple of every a, then × lifetime.
+    common = math.lcm(*(months[days].numerator for days in spend))
+    totals: dict[str, Fraction] = defaultdict(Fraction)
+    for days, amounts in spend.items():
+        factor = months[days].denominator * (common // months[days].numerator)
+        for currency, amount in amounts.items():
+            totals[currency] += Fraction(amount) * factor
+    lifetime = Fraction(rule.lifetime_months)
+    return {currency: total / common * lifetime for currency, total in totals.items()}
 
 
 def reason_breakdown(customer_ids: Iterable[int]) -> list[dict[str, Any]]:
@@ -140,44 +171,41 @@ def reason_breakdown(customer_ids: Iterable[int]) -> list[dict[str, Any]]:
     return rows
 
 
-def summary(as_of: date) -> dict[str, Any]:
+def summary(
+    as_of: date, lost: list[spans.LostClient] | None = None, drying_up: int | None = None
+) -> dict[str, Any]:
     """The three questions at D: who we lost in the last 12 months and what it cost, why,
-    who came back, and how many are drying up (see the API's ``/retention/summary``). The
-    figures from orders are worked out once per computed date; the reasons are read each time."""
-    pop = population(as_of, rules())
-    if "summary" not in pop.memo:
-        lost = lost_in_period(pop)
-        pop.memo["summary"] = (
-            {
-                "count": len(lost),
-                "revenue_before": money(add_up(f.revenue_before for f in lost.values())),
-                "lifetime_value_lost": money(add_up(f.lifetime_value_lost for f in lost.values())),
-            },
-            {"count": len(won_back_in_period(pop))},
-            {"count": sum(1 for f in pop.clients.values() if f.status == "drying_up")},
-            frozenset(lost),
-        )
-    lost_12m, won_back_12m, drying_up, lost_ids = pop.memo["summary"]
+    who came back, and how many are drying up (see the API's ``/retention/summary``), from
+    the spans (``lost``, ``drying_up``: ``lost_in_period``'s answer and the number of drying-up
+    clients when the caller has them)."""
+    spans.ensure_current()
+    lost = lost_in_period(as_of) if lost is None else lost
+    period = rules().period_days
+    if drying_up is None:
+        drying_up = spans.count_at(as_of, "drying_up", period)
     return {
         "as_of": as_of.isoformat(),
-        "lost_12m": dict(lost_12m),
-        "won_back_12m": dict(won_back_12m),
-        "drying_up": dict(drying_up),
-        "reasons": reason_breakdown(lost_ids),
+        "lost_12m": {
+            "count": len(lost),
+            "revenue_before": money(add_up(client.revenue_before for client in lost)),
+            "lifetime_value_lost": money(lifetime_value_lost(lost, rules())),
+        },
+        "won_back_12m": {"count": spans.count_at(as_of, "won_back", period)},
+        "drying_up": {"count": drying_up},
+        "reasons": reason_breakdown(client.customer_id for client in lost),
     }
 
 
-def monthly_lost(as_of: date, pop: Population | None = None) -> list[tuple[str, int]]:
+def monthly_lost(as_of: date, lost: list[spans.LostClient]) -> list[tuple[str, int]]:
     """``(YYYY-MM, clients who became lost that month)`` for each month of the period up to
-    D, oldest first (the clients of ``lost_in_period``)."""
-    pop = pop or population(as_of, rules())
-    start = as_of - timedelta(days=pop.rules.period_days - 1)
+    D, oldest first (``lost``: the clients of ``lost_in_period``)."""
+    start = as_of - timedelta(days=rules().period_days - 1)
     months = []
     cursor = date(start.year, start.month, 1)
     while cursor <= as_of:
         months.append(cursor.strftime("%Y-%m"))
         cursor = date(cursor.year + cursor.month // 12, cursor.month % 12 + 1, 1)
-    counts = Counter(f.lost_on.strftime("%Y-%m") for f in lost_in_period(pop).values())
+    counts = Counter(client.lost_on.strftime("%Y-%m") for client in lost)
     return [(month, counts.get(month, 0)) for month in months]
 
 
@@ -189,38 +217,44 @@ class ClientRow:
     """One client of a list with what the page and the API show of them."""
 
     customer: Customer
-    figures: Figures
+    figures: Figures | None
     manager: Agent | None
     complaints_90d: int = 0
 
 
-def clients(pop: Population, status: str) -> list[tuple[int, Figures]]:
+def clients(as_of: date, status: str) -> list[spans.Listed]:
     """The clients of ``status`` at D (``won_back``: whoever won back in the period; ``lost``:
-    every lost client), latest first."""
+    every lost client), latest last purchase first."""
     if status not in LIST_STATUSES:
         allowed = ", ".join(LIST_STATUSES)
         raise ValidationError({"status": f"must be one of {allowed}"})
-    if status == "won_back":
-        found = list(won_back_in_period(pop).items())
-    else:
-        found = [(cid, f) for cid, f in pop.clients.items() if f.status == status]
-    return sorted(found, key=lambda item: (item[1].last_day, item[0]), reverse=True)
+    spans.ensure_current()
+    found = spans.listed_at(as_of, status, rules().period_days)
+    return sorted(found, key=lambda item: (item.last_day, item.customer_id), reverse=True)
 
 
-def client_rows(items: list[tuple[int, Figures]], as_of: date) -> list[ClientRow]:
-    """Rows for ``items`` with customer, manager and complaints in the 90 days up to D: three
-    queries whatever the number of rows."""
-    ids = [cid for cid, _ in items]
+def client_rows(ids: list[int], as_of: date) -> list[ClientRow]:
+    """Rows for the clients ``ids`` (in that order) with customer, manager and complaints in
+    the 90 days up to D, without figures (``with_figures``): three queries whatever the number
+    of rows."""
     if not ids:
         return []
     found = {c.id: c for c in db.session.scalars(select(Customer).where(Customer.id.in_(ids)))}
     managers = managers_of(ids)
     complaints = complaints_of(ids, as_of, current_app.config["RETENTION_COMPLAINT_DAYS"])
     return [
-        ClientRow(found[cid], f, managers.get(cid), complaints.get(cid, 0))
-        for cid, f in items
+        ClientRow(found[cid], None, managers.get(cid), complaints.get(cid, 0))
+        for cid in ids
         if cid in found
     ]
+
+
+def with_figures(rows: list[ClientRow], as_of: date) -> list[ClientRow]:
+    """``rows`` with each client's figures at D, computed from their orders (one query)."""
+    figures = figures_of([row.customer.id for row in rows], as_of, rules())
+    for row in rows:
+        row.figures = figures[row.customer.id]
+    return rows
 
 
 def managers_of(customer_ids: Iterable[int]) -> dict[int, Agent]:
@@ -288,12 +322,6 @@ def row_json(row: ClientRow) -> dict[str, Any]:
         else {"id": manager.id, "email": manager.email, "name": manager.name},
         "complaints_90d": row.complaints_90d,
     }
-
-
-def worst_change(figures: Figures) -> Fraction | None:
-    """The largest drop of average order value over the currencies (for sorting)."""
-    changes = figures.aov_change_percent.values()
-    return min(changes) if changes else None
 
 
 # --- loss reasons and account managers ----------------------------------------------------

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 
 from helpdesk import Customer, Ticket, ValidationError, db, login_required, utcnow
 from plugins.retention import report, service
-from plugins.retention.compute import figures_of, population
+from plugins.retention.compute import figures_of
 from plugins.retention.models import AccountManager, CallTask
 
 bp = Blueprint("retention", __name__, template_folder="templates")
@@ -53,13 +53,12 @@ def dashboard():
     """Who we lost in the last 12 months and what it cost, why, who came back, and who is
     drying up (sortable, CSV); every figure defined on the page."""
     as_of, error = _as_of()
-    pop = population(as_of, service.rules())
     sort = request.args.get("sort", "aov_change")
     sort = sort if sort in report.SORT_KEYS else "aov_change"
     descending = request.args.get("dir", "asc") == "desc"
     csv_wanted = request.args.get("format") == "csv" and error is None
     limit = None if csv_wanted else current_app.config["RETENTION_DASHBOARD_ROWS"]
-    drying, drying_total = report.drying_rows(pop, sort, descending, limit)
+    drying, drying_total = report.drying_rows(as_of, sort, descending, limit)
     if csv_wanted:
         return Response(
             report.to_csv(drying, as_of),
@@ -68,20 +67,20 @@ def dashboard():
                 "Content-Disposition": f'attachment; filename="drying-up-{as_of.isoformat()}.csv"'
             },
         )
-    summary = service.summary(as_of)
+    lost = service.lost_in_period(as_of)
     return render_template(
         "retention/dashboard.html",
         as_of=as_of,
         error=error,
-        summary=summary,
-        bars=report.month_bars(service.monthly_lost(as_of, pop)),
+        summary=service.summary(as_of, lost, drying_total),
+        bars=report.month_bars(service.monthly_lost(as_of, lost)),
         drying=drying,
         drying_total=drying_total,
         changes_text=report.changes_text,
         sort=sort,
         descending=descending,
         sort_keys=report.SORT_KEYS,
-        rules=pop.rules,
+        rules=service.rules(),
     ), (400 if error else 200)
 
 
