@@ -25,6 +25,7 @@ TONE = re.compile(r"[a-z0-9-]{1,30}\Z")
 # A top-bar search box's query argument.
 _FIELD_NAME = re.compile(r"[a-z_][a-z0-9_]{0,30}\Z")
 _NAV = "helpdesk_nav"
+_QUEUE_FILTERS = "helpdesk_queue_filters"
 
 
 def init_app(app: Flask) -> None:
@@ -201,7 +202,9 @@ def queue_filter_specs(reserved: Iterable[str]) -> list[QueueFilterSpec]:
     arguments) or already taken is refused."""
     taken = set(reserved)
     specs = []
-    for plugin, item in _answers("helpdesk_queue_filters"):
+    if _QUEUE_FILTERS not in g:  # asked once per request: the view and the form both need them
+        setattr(g, _QUEUE_FILTERS, list(_answers("helpdesk_queue_filters")))
+    for plugin, item in g.get(_QUEUE_FILTERS):
         name = str(item.get("name", ""))
         if not name or name in taken or not callable(item.get("apply")):
             log.error(

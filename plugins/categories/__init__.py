@@ -120,13 +120,12 @@ def helpdesk_customer_panels(customer) -> dict[str, Any]:
 @hookimpl
 def helpdesk_queue_badges(tickets) -> dict[int, list[dict[str, str]]]:
     found = service.categories_of(ticket.customer_id for ticket in tickets)
+    title = _("Client category")
     badges = {}
     for ticket in tickets:
         category = found.get(ticket.customer_id)
         if category is not None:
-            badges[ticket.id] = [
-                {"label": category.name, "title": _("Client category"), "tone": category.color}
-            ]
+            badges[ticket.id] = [{"label": category.name, "title": title, "tone": category.color}]
     return badges
 
 
