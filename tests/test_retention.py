@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, insert, select
 
 from helpdesk import hookimpl
-from helpdesk.core import orders
+from helpdesk.core import orders, services
 from helpdesk.core.accounts import create_agent, create_team
 from helpdesk.core.customers import register_customer
 from helpdesk.core.models import Customer, OutboxItem
@@ -427,6 +427,39 @@ def test_the_drying_up_list_as_csv(agent_client: FlaskClient, shop):
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     assert rows[0][:5] == ["as_of", "customer_id", "email", "name", "signals"]
     assert rows[1][2:5] == ["cat@example.com", "Cat", "aov_drop"] and rows[1][6] == "EUR -40.00 %"
+
+
+@pytest.fixture
+def with_surveys(app_config: dict[str, Any]) -> None:
+    app_config["PLUGINS_DISABLED"].remove("surveys")
+
+
+@pytest.mark.hooks("helpdesk_customer_json")
+def test_the_last_survey_score_shows_when_surveys_is_enabled(
+    with_surveys, agent_client: FlaskClient, shop, agent
+):
+    from plugins.surveys.models import Survey
+
+    cat = shop["cat"]
+    ticket = services.open_ticket(subject="Late", body="Again.", customer_email=cat.email)
+    db.session.add(Survey(ticket_id=ticket.id, customer_id=cat.id, status="answered", score=2))
+    service.set_account_manager(cat, agent)
+    db.session.commit()
+    html = agent_client.get(f"/retention?as_of={D}").get_data(as_text=True)
+    assert "Last survey score" in html and 'data-figure="last-score">2<' in html
+    rows = list(
+        csv.reader(
+            io.StringIO(agent_client.get(f"/retention?as_of={D}&format=csv").get_data(as_text=True))
+        )
+    )
+    assert rows[0][-1] == "last_survey_score" and rows[1][-1] == "2"
+    mine = agent_client.get("/retention/mine").get_data(as_text=True)
+    assert 'data-figure="last-score">2<' in mine
+
+
+def test_without_surveys_there_is_no_score_column(agent_client: FlaskClient, shop):
+    html = agent_client.get(f"/retention?as_of={D}").get_data(as_text=True)
+    assert "Last survey score" not in html
 
 
 @pytest.mark.hooks("helpdesk_customer_panels")

@@ -62,8 +62,9 @@ def changes_text(row: ClientRow) -> str:
     return ", ".join(f"{c} {service.percent(v)} %" for c, v in sorted(changes.items()))
 
 
-def to_csv(rows: list[ClientRow], as_of: date) -> str:
-    """The drying-up list as CSV (spreadsheet formulas neutralised)."""
+def to_csv(rows: list[ClientRow], as_of: date, with_scores: bool = False) -> str:
+    """The drying-up list as CSV (spreadsheet formulas neutralised); ``with_scores`` adds each
+    client's last survey score."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
@@ -78,6 +79,7 @@ def to_csv(rows: list[ClientRow], as_of: date) -> str:
             "last_order",
             "account_manager",
             "complaints_90d",
+            *(["last_survey_score"] if with_scores else []),
         ]
     )
     for row in rows:
@@ -93,6 +95,7 @@ def to_csv(rows: list[ClientRow], as_of: date) -> str:
                 row.figures.last_day.isoformat() if row.figures.last_day else "",
                 _csv_safe(row.manager.email) if row.manager else "",
                 row.complaints_90d,
+                *([row.last_score if row.last_score is not None else ""] if with_scores else []),
             ]
         )
     return out.getvalue()

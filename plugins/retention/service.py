@@ -20,7 +20,16 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, select
 
-from helpdesk import Agent, Customer, Ticket, ValidationError, currency_places, db, utcnow
+from helpdesk import (
+    Agent,
+    Customer,
+    Ticket,
+    ValidationError,
+    call_each,
+    currency_places,
+    db,
+    utcnow,
+)
 from plugins.retention import spans
 from plugins.retention.compute import figures_of
 from plugins.retention.definitions import Figures, Rules, months_between
@@ -220,6 +229,8 @@ class ClientRow:
     figures: Figures | None
     manager: Agent | None
     complaints_90d: int = 0
+    # The client's last survey score (``last_scores``), when the surveys plugin gives it.
+    last_score: int | None = None
 
 
 def clients(as_of: date, status: str) -> list[spans.Listed]:
@@ -255,6 +266,19 @@ def with_figures(rows: list[ClientRow], as_of: date) -> list[ClientRow]:
     for row in rows:
         row.figures = figures[row.customer.id]
     return rows
+
+
+def last_scores(customers: list[Customer]) -> dict[int, int | None] | None:
+    """Each client's last survey score, read from the customer JSON the enabled plugins give
+    (``surveys_last_score``, from the surveys plugin) in one hook call; ``None`` when no
+    enabled plugin gives scores (the column is then left out)."""
+    found: dict[int, int | None] | None = None
+    for answer in call_each("helpdesk_customer_json", customers=customers):
+        for customer_id, fields in (answer or {}).items():
+            if isinstance(fields, dict) and "surveys_last_score" in fields:
+                found = {} if found is None else found
+                found[customer_id] = fields["surveys_last_score"]
+    return found
 
 
 def managers_of(customer_ids: Iterable[int]) -> dict[int, Agent]:

@@ -59,9 +59,12 @@ def dashboard():
     csv_wanted = request.args.get("format") == "csv" and error is None
     limit = None if csv_wanted else current_app.config["RETENTION_DASHBOARD_ROWS"]
     drying, drying_total = report.drying_rows(as_of, sort, descending, limit)
+    scores = service.last_scores([row.customer for row in drying]) if drying else None
+    for row in drying if scores is not None else ():
+        row.last_score = scores.get(row.customer.id)
     if csv_wanted:
         return Response(
-            report.to_csv(drying, as_of),
+            report.to_csv(drying, as_of, with_scores=scores is not None),
             mimetype="text/csv",
             headers={
                 "Content-Disposition": f'attachment; filename="drying-up-{as_of.isoformat()}.csv"'
@@ -76,6 +79,7 @@ def dashboard():
         bars=report.month_bars(service.monthly_lost(as_of, lost)),
         drying=drying,
         drying_total=drying_total,
+        with_scores=scores is not None,
         changes_text=report.changes_text,
         sort=sort,
         descending=descending,
@@ -119,13 +123,15 @@ def mine():
             select(Customer).where(Customer.id.in_({t.customer_id for t in tasks}))
         )
     }
+    scores = service.last_scores(list(customers.values())) if customers else None
     rows = [
-        (customers[cid], figures[cid], open_tickets.get(cid, 0))
+        (customers[cid], figures[cid], open_tickets.get(cid, 0), (scores or {}).get(cid))
         for cid in sorted(customers, key=lambda i: customers[i].display_name.casefold())
     ]
     return render_template(
         "retention/mine.html",
         rows=rows,
+        with_scores=scores is not None,
         tasks=tasks,
         task_customers=task_customers,
         reasons=service.reasons(),
