@@ -7,7 +7,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date
+import re
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -427,6 +428,54 @@ def test_the_drying_up_list_as_csv(agent_client: FlaskClient, shop):
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     assert rows[0][:5] == ["as_of", "customer_id", "email", "name", "signals"]
     assert rows[1][2:5] == ["cat@example.com", "Cat", "aov_drop"] and rows[1][6] == "EUR -40.00 %"
+
+
+def _segment_rows(html: str, segment: str) -> dict[str, list[str]]:
+    """``{month: [cells]}`` of one segment's table on the segments page."""
+    section = html.split(f">{segment}</h2>", 1)[1].split("</table>", 1)[0]
+    rows = {}
+    for row in re.findall(r'<tr data-month="([0-9-]+)">(.*?)</tr>', section, re.S):
+        rows[row[0]] = [c.strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row[1], re.S)]
+    return rows
+
+
+def test_segments_by_month_without_a_grouping(agent_client: FlaskClient, shop):
+    html = agent_client.get(f"/retention/segments?as_of={D}").get_data(as_text=True)
+    rows = _segment_rows(html, "All clients")
+    assert list(rows) == [f"2024-{m:02d}" for m in range(7, 13)] + [
+        f"2025-{m:02d}" for m in range(1, 7)
+    ]
+    # clients, purchases, revenue, AOV, complaints, lost
+    assert rows["2025-01"] == ["1", "3", "600.00 EUR", "200.00 EUR", "0", "1"]  # ann; wes lost
+    assert rows["2025-03"] == ["2", "2", "160.00 EUR", "80.00 EUR", "0", "0"]  # cat, fay (1 day)
+    assert rows["2025-05"] == ["1", "1", "60.00 EUR", "60.00 EUR", "0", "1"]  # ann lost
+    assert rows["2024-10"] == ["0", "0", "—", "—", "0", "1"]  # bob lost
+    assert agent_client.get("/retention/segments?as_of=2025-13-01").status_code == 400
+
+
+@pytest.fixture
+def with_categories(app_config: dict[str, Any]) -> None:
+    app_config["PLUGINS_DISABLED"].remove("categories")
+
+
+@pytest.mark.hooks("helpdesk_customer_groupings")
+def test_segments_per_client_category(with_categories, agent_client: FlaskClient, shop, agent):
+    from plugins.categories import service as categories
+
+    categories.create_category({"name": "Ordinary"})
+    vip = categories.create_category({"name": "VIP"})
+    categories.set_customer_category(shop["cat"], vip, agent=agent)
+    complaint = services.open_ticket(
+        subject="Smaller", body="Why?", kind="complaint", customer_email="cat@example.com"
+    )
+    complaint.created_at = datetime(2025, 4, 10, 12, tzinfo=UTC)
+    db.session.commit()
+    html = agent_client.get(f"/retention/segments?as_of={D}").get_data(as_text=True)
+    assert "Segments: client category" in html
+    vip_rows, ordinary = _segment_rows(html, "VIP"), _segment_rows(html, "Ordinary")
+    assert vip_rows["2025-04"] == ["1", "2", "120.00 EUR", "60.00 EUR", "1", "0"]
+    assert ordinary["2025-03"] == ["1", "1", "60.00 EUR", "60.00 EUR", "0", "0"]  # fay
+    assert ordinary["2025-05"][-1] == "1" and vip_rows["2025-05"][-1] == "0"  # ann lost
 
 
 @pytest.fixture

@@ -125,6 +125,7 @@ def add_up(values: Iterable[Mapping[str, Fraction | Decimal]]) -> dict[str, Frac
 
 def lost_in_period(as_of: date) -> list[spans.LostClient]:
     """Clients lost at D who became lost in the period (365 days) up to D."""
+    spans.ensure_current()
     return spans.lost_since(as_of, as_of - timedelta(days=rules().period_days))
 
 

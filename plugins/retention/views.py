@@ -21,8 +21,16 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from helpdesk import Customer, Ticket, ValidationError, db, login_required, utcnow
-from plugins.retention import report, service
+from helpdesk import (
+    Customer,
+    Ticket,
+    ValidationError,
+    customer_groupings,
+    db,
+    login_required,
+    utcnow,
+)
+from plugins.retention import report, segments, service
 from plugins.retention.compute import figures_of
 from plugins.retention.models import AccountManager, CallTask
 
@@ -85,6 +93,23 @@ def dashboard():
         descending=descending,
         sort_keys=report.SORT_KEYS,
         rules=service.rules(),
+    ), (400 if error else 200)
+
+
+@bp.get("/retention/segments")
+@login_required
+def segments_page():
+    """Per client category and month: clients, purchases, revenue and AOV, complaints, lost."""
+    as_of, error = _as_of()
+    grouping = customer_groupings().get("category")
+    found = segments.segments(as_of, grouping, service.lost_in_period(as_of))
+    return render_template(
+        "retention/segments.html",
+        as_of=as_of,
+        error=error,
+        segments=found,
+        grouping=grouping.label if grouping is not None else "",
+        money=service.money,
     ), (400 if error else 200)
 
 
