@@ -66,6 +66,9 @@ bench-smoke: setup
 	$(BIN)/python benchmarks/bench_mail_outbound.py --mails 100 --tickets 10
 	$(BIN)/python benchmarks/bench_categories_report.py --customers 1000 --orders 5000 --tickets 1000 --repeat 1
 	$(BIN)/python benchmarks/bench_letters.py --smoke
+	$(BIN)/python benchmarks/bench_loyalty.py --smoke
+	$(BIN)/python benchmarks/bench_surveys.py --smoke
+	$(BIN)/python benchmarks/bench_retention.py --smoke
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
