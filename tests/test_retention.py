@@ -416,6 +416,21 @@ def test_the_dashboard_shows_at_most_the_configured_rows(app, agent_client: Flas
     assert "0 of 1 clients shown" in html and "EUR -40.00 %" not in html
 
 
+def test_a_request_never_rebuilds_more_than_its_limit(
+    app, agent_client: FlaskClient, api_headers, runner, shop
+):
+    app.config["RETENTION_REQUEST_BUILD_LIMIT"] = 2  # the shop has 6 clients, none built yet
+    page = agent_client.get(f"/retention?as_of={D}")
+    assert page.status_code == 503 and "helpdesk retention rebuild" in page.get_data(as_text=True)
+    answer = agent_client.get(f"{PREFIX}/retention/summary?as_of={D}", headers=api_headers)
+    assert answer.status_code == 503 and "rebuild" in answer.get_json()["message"]
+    assert runner.invoke(args=["retention", "rebuild"]).exit_code == 0
+    html = agent_client.get(f"/retention?as_of={D}").get_data(as_text=True)
+    assert 'data-figure="lost-count">3<' in html
+    client_with("new@example.com", ("2025-06-01", "5", "EUR"))  # one client: within the limit
+    assert agent_client.get(f"/retention?as_of={D}").status_code == 200
+
+
 def test_the_dashboard_refuses_a_bad_date_without_a_500(agent_client: FlaskClient, shop):
     response = agent_client.get("/retention?as_of=2025-99-99")
     assert response.status_code == 400

@@ -43,6 +43,10 @@ DEFAULTS: dict[str, Any] = {
     # Drying up: a product line in RETENTION_LINE_MIN_PURCHASES purchases in (D − this, D − 90].
     "RETENTION_LINE_HISTORY_DAYS": 455,
     "RETENTION_LINE_MIN_PURCHASES": 3,
+    # A page or API call rebuilds the spans of at most this many clients itself (new orders);
+    # more (after an upgrade, a settings change, a big import) answers 503 and asks for
+    # `helpdesk retention rebuild`, so no request holds the write lock for minutes.
+    "RETENTION_REQUEST_BUILD_LIMIT": 2000,
     # "The last 12 months": lost and won back in this many days up to D.
     "RETENTION_PERIOD_DAYS": 365,
     # Lifetime value lost = average monthly spend × this many months of expected lifetime.

@@ -18,11 +18,11 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, NamedTuple
 
-from flask import current_app
+from flask import current_app, has_request_context
 from sqlalchemy import String, delete, func, select, type_coerce
 from sqlalchemy.exc import IntegrityError
 
-from helpdesk import Order, db, utcnow, write_intent
+from helpdesk import HelpdeskError, Order, db, utcnow, write_intent
 from plugins.retention.compute import purchases_by_customer
 from plugins.retention.definitions import Rules
 from plugins.retention.models import ClientSpan, SpanMoney, SpanState
@@ -87,16 +87,27 @@ def ensure_current(
     if current:
         return None
     db.session.commit()
+    limit = current_app.config["RETENTION_REQUEST_BUILD_LIMIT"] if has_request_context() else None
     with write_intent():
         try:
-            return _bring_up_to_date(rules, progress)
+            return _bring_up_to_date(rules, progress, limit)
         except IntegrityError:
             # Another worker brought them up to date at the same time: theirs stand.
             db.session.rollback()
             return None
 
 
-def _bring_up_to_date(rules: Rules, progress: Callable[[int], None] | None) -> BuildSummary | None:
+class SpansBehind(HelpdeskError):
+    """Too many clients' spans to rebuild within a request: the CLI must do it."""
+
+    status_code = 503
+
+
+def _bring_up_to_date(
+    rules: Rules, progress: Callable[[int], None] | None, limit: int | None = None
+) -> BuildSummary | None:
+    """Rebuild what changed; with ``limit``, refuse (``SpansBehind``) when more clients than
+    that would be rebuilt."""
     state = db.session.scalar(
         select(SpanState)
         .where(SpanState.id == STATE_ID)
@@ -107,7 +118,14 @@ def _bring_up_to_date(rules: Rules, progress: Callable[[int], None] | None) -> B
     if _is_current(state, rules, orders):
         db.session.commit()
         return None
-    summary = _build(_changed_customers(state, rules, orders), rules, progress)
+    changed = _changed_customers(state, rules, orders)
+    if limit is not None and (waiting := customers_to_build(changed)) > limit:
+        db.session.rollback()
+        raise SpansBehind(
+            f"The retention figures of {waiting} clients are out of date; an administrator "
+            "must run `helpdesk retention rebuild` (see the README). Nothing was changed."
+        )
+    summary = _build(changed, rules, progress)
     if state is None:
         state = SpanState(id=STATE_ID)
         db.session.add(state)
