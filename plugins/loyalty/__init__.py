@@ -145,14 +145,16 @@ def helpdesk_price_policy(customer, amount) -> dict[str, Any] | None:
     }
 
 
-def _panel(customer, ticket=None) -> dict[str, Any]:
+def _panel(customer, *, movements: bool) -> dict[str, Any]:
+    """The card, balance and standing; with ``movements`` (the customer page) the last ten
+    ledger rows too (the ticket page stays short: the statement is a click away)."""
     card = service.latest_card(customer.id)
     html = render_template(
         "loyalty/panel.html",
         customer=customer,
         card=card,
         standing=tiers.standing(customer.id),
-        movements=ledger.ledger_page(card, 1, 10)[0] if card else [],
+        movements=ledger.ledger_page(card, 1, 10)[0] if card and movements else None,
         currency=ledger.currency(),
         issue_url=url_for("loyalty.issue", customer_id=customer.id),
     )
@@ -161,12 +163,12 @@ def _panel(customer, ticket=None) -> dict[str, Any]:
 
 @hookimpl
 def helpdesk_customer_panels(customer) -> dict[str, Any]:
-    return _panel(customer)
+    return _panel(customer, movements=True)
 
 
 @hookimpl
 def helpdesk_ticket_panels(ticket) -> dict[str, Any] | None:
-    return _panel(ticket.customer, ticket) if ticket.customer is not None else None
+    return _panel(ticket.customer, movements=False) if ticket.customer is not None else None
 
 
 @hookimpl
