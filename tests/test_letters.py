@@ -849,6 +849,11 @@ def test_report_breaks_claims_down_by_client_category(
     assert rows == {"Ordinary": (1, 1, {"EUR": Decimal("40")}), "VIP": (1, 0, {})}
     page = agent_client.get("/reports/complaints").get_data(as_text=True)
     assert "By client category" in page and '<th scope="row">VIP</th>' in page
+    vip.name = "=cmd"  # an admin's text never runs in a spreadsheet
+    db.session.commit()
+    csv_text = agent_client.get("/reports/complaints?format=csv&by=category").get_data(as_text=True)
+    assert csv_text.splitlines()[0].startswith("group,asked,granted")
+    assert "Ordinary,1,1,0,EUR,49.9000,40.0000" in csv_text and "'=cmd,1,0,0,,," in csv_text
 
 
 def test_filled_letter_as_json_for_the_insert_button(agent_client: FlaskClient, seeded):

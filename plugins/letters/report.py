@@ -132,19 +132,21 @@ def amounts(values: dict[str, Decimal]) -> str:
     return "; ".join(f"{value.normalize():f} {code}" for code, value in sorted(values.items()))
 
 
-def to_csv(report: Report) -> str:
-    """One row per month and currency."""
+def to_csv(report: Report, *, by_group: bool = False) -> str:
+    """One row per month and currency; ``by_group``: per group of customers (client category)
+    and currency instead."""
     out = io.StringIO()
     writer = csv.writer(out)
+    first = "group" if by_group else "month"
     writer.writerow(
-        ["month", "asked", "granted", "declined", "currency", "amount_asked", "amount_granted"]
+        [first, "asked", "granted", "declined", "currency", "amount_asked", "amount_granted"]
     )
-    for month in report.months:
+    for month in report.groups if by_group else report.months:
         currencies = sorted(set(month.asked_amount) | set(month.granted_amount)) or [""]
         for currency in currencies:
             writer.writerow(
                 [
-                    month.month,
+                    _csv_text(month.month),
                     month.asked,
                     month.granted,
                     month.declined,
@@ -154,6 +156,11 @@ def to_csv(report: Report) -> str:
                 ]
             )
     return out.getvalue()
+
+
+def _csv_text(value: str) -> str:
+    """Text a spreadsheet will not run as a formula (a group's name is typed by an admin)."""
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def chart(report: Report, height: int = 160) -> list[dict[str, Any]]:

@@ -540,9 +540,10 @@ def report_page() -> ResponseReturnValue:
     start, end, errors = report_period()
     grouping = next(iter(customer_groupings().values()), None)
     found = report.claims_report(start, end, grouping)
+    by_group = request.args.get("by") == "category" and grouping is not None
     if request.args.get("format") == "csv" and not errors:
         return Response(
-            report.to_csv(found),
+            report.to_csv(found, by_group=by_group),
             mimetype="text/csv",
             headers={"Content-Disposition": f'attachment; filename="complaints-{start}-{end}.csv"'},
         )
