@@ -16,6 +16,7 @@ from helpdesk.core.customers import find_or_create_customer
 from helpdesk.core.errors import Conflict, HelpdeskError, NotFound, TooLarge, ValidationError
 from helpdesk.core.events import commit
 from helpdesk.core.events import queue as queue_event
+from helpdesk.core.exports import spreadsheet_safe
 from helpdesk.core.groupings import Grouping, customer_groupings
 from helpdesk.core.models import (
     Agent,
@@ -97,6 +98,7 @@ __all__ = [
     "rate_limit_hit",
     "read_uploads",
     "report_period",
+    "spreadsheet_safe",
     "ticket_link_token",
     "update_ticket",
     "utcnow",

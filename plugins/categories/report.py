@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, literal, select
 
-from helpdesk import Customer, Order, Ticket, db
+from helpdesk import Customer, Order, Ticket, db, spreadsheet_safe
 from plugins.categories.models import Category, CustomerCategory
 
 CENT = Decimal("0.01")
@@ -179,7 +179,7 @@ def to_csv(rows: list[Row], currency: str) -> str:
         values = [getattr(row, key) for key in SORT_KEYS[1:]]
         writer.writerow(
             [
-                _csv_safe(row.name),
+                spreadsheet_safe(row.name),
                 currency,
                 *["" if v is None else v for v in values],
                 row.tickets,
@@ -187,11 +187,6 @@ def to_csv(rows: list[Row], currency: str) -> str:
             ]
         )
     return out.getvalue()
-
-
-def _csv_safe(text: str) -> str:
-    """Text a spreadsheet will not run as a formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def chart_bars(rows: list[Row], width: int = 600) -> list[dict[str, Any]]:

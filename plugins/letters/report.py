@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from helpdesk import Grouping, Ticket, db
+from helpdesk import Grouping, Ticket, db, spreadsheet_safe
 from plugins.letters.models import OUTCOMES, Claim
 
 # What granting costs the business (an apology or a declined claim costs nothing).
@@ -146,7 +146,7 @@ def to_csv(report: Report, *, by_group: bool = False) -> str:
         for currency in currencies:
             writer.writerow(
                 [
-                    _csv_text(month.month),
+                    spreadsheet_safe(month.month),
                     month.asked,
                     month.granted,
                     month.declined,
@@ -156,11 +156,6 @@ def to_csv(report: Report, *, by_group: bool = False) -> str:
                 ]
             )
     return out.getvalue()
-
-
-def _csv_text(value: str) -> str:
-    """Text a spreadsheet will not run as a formula (a group's name is typed by an admin)."""
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def chart(report: Report, height: int = 160) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ import io
 from datetime import date
 from typing import Any
 
+from helpdesk import spreadsheet_safe
 from plugins.retention import service
 from plugins.retention.service import ClientRow
 
@@ -87,23 +88,18 @@ def to_csv(rows: list[ClientRow], as_of: date, with_scores: bool = False) -> str
             [
                 as_of.isoformat(),
                 row.customer.id,
-                _csv_safe(row.customer.email),
-                _csv_safe(row.customer.name),
+                spreadsheet_safe(row.customer.email),
+                spreadsheet_safe(row.customer.name),
                 " ".join(row.figures.signals),
-                _csv_safe("; ".join(row.figures.stopped_lines)),
+                spreadsheet_safe("; ".join(row.figures.stopped_lines)),
                 changes_text(row),
                 row.figures.last_day.isoformat() if row.figures.last_day else "",
-                _csv_safe(row.manager.email) if row.manager else "",
+                spreadsheet_safe(row.manager.email) if row.manager else "",
                 row.complaints_90d,
                 *([row.last_score if row.last_score is not None else ""] if with_scores else []),
             ]
         )
     return out.getvalue()
-
-
-def _csv_safe(text: str) -> str:
-    """Text a spreadsheet will not run as a formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def month_bars(months: list[tuple[str, int]]) -> list[dict[str, Any]]:

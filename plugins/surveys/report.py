@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import case, func, literal_column, select, union_all
 from sqlalchemy.orm import selectinload
 
-from helpdesk import Agent, Grouping, Team, db
+from helpdesk import Agent, Grouping, Team, db, spreadsheet_safe
 from plugins.surveys import rollup
 from plugins.surveys.models import Survey, SurveyDaily
 
@@ -287,13 +287,9 @@ def to_csv(rows: list[Row], by: str = "agent") -> str:
         values = [getattr(row, name) for name in COLUMNS]
         writer.writerow(
             [
-                _csv_safe(row.name),
+                spreadsheet_safe(row.name),
                 *["" if v is None else v for v in values],
                 *[row.distribution[str(s)] for s in SCORES],
             ]
         )
     return out.getvalue()
-
-
-def _csv_safe(value: str) -> str:
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
