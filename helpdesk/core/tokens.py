@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from helpdesk.core.errors import NotFound
 from helpdesk.core.models import Agent, ApiToken, Ticket, utcnow
@@ -75,21 +75,28 @@ def revoke_api_token(agent: Agent, token_id: int) -> ApiToken:
     return token
 
 
+# Built once: a live token and its agent (one query on every API request).
+_TOKEN_AND_AGENT = (
+    select(ApiToken, Agent)
+    .join(Agent, Agent.id == ApiToken.agent_id)
+    .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked.is_(False))
+)
+
+
 def agent_for_api_token(raw: str) -> Agent | None:
     """The active agent a bearer token belongs to, or ``None``."""
     if not raw.startswith(API_TOKEN_PREFIX) or len(raw) > 200:
         return None
-    token = db.session.scalar(
-        select(ApiToken).where(
-            ApiToken.token_hash == hash_api_token(raw), ApiToken.revoked.is_(False)
-        )
-    )
-    if token is None or not token.agent.active:
+    found = db.session.execute(_TOKEN_AND_AGENT, {"token_hash": hash_api_token(raw)}).first()
+    if found is None:
+        return None
+    token, agent = found
+    if not agent.active:
         return None
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=5):
         token.last_used_at = now
-    return token.agent
+    return agent
 
 
 def invite_token(agent: Agent) -> str:

@@ -148,12 +148,12 @@ def helpdesk_price_policy(customer, amount) -> dict[str, Any] | None:
 def _panel(customer, *, movements: bool) -> dict[str, Any]:
     """The card, balance and standing; with ``movements`` (the customer page) the last ten
     ledger rows too (the ticket page stays short: the statement is a click away)."""
-    card = service.latest_card(customer.id)
+    card, standing = service.card_and_standing(customer.id)
     html = render_template(
         "loyalty/panel.html",
         customer=customer,
         card=card,
-        standing=tiers.standing(customer.id),
+        standing=standing,
         movements=ledger.ledger_page(card, 1, 10)[0] if card and movements else None,
         currency=ledger.currency(),
         issue_url=url_for("loyalty.issue", customer_id=customer.id),

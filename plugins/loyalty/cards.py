@@ -9,7 +9,7 @@ import secrets
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from stdnum import luhn
 
@@ -51,12 +51,15 @@ def format_error(number: str) -> str | None:
     return None
 
 
+_CARD_BY_NUMBER = select(Card).where(Card.number == bindparam("number"))
+
+
 def card_by_number(raw: Any) -> Card:
     """The card of ``raw`` (spaces and dashes ignored). Stored numbers are looked up first, so
     imported free-form numbers are found; a number that matches no card is a 422 on
     ``number`` when it fails the configured format, else ``NotFound``."""
     number = normalize(raw)
-    card = db.session.scalar(select(Card).where(Card.number == number))
+    card = db.session.scalar(_CARD_BY_NUMBER, {"number": number})
     if card is not None:
         return card
     problem = format_error(number)

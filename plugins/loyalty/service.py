@@ -4,21 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
+from sqlalchemy.orm import aliased
 
 from helpdesk import Customer, db
-from plugins.loyalty import cards, ledger, tiers
+from plugins.loyalty import ledger, tiers
 from plugins.loyalty.models import Card, CardEvent
+
+# Built once: the card's customer's e-mail, the number of the card that replaced it and what
+# the customer spent (``tiers.spent_params``).
+_CARD_FACTS = select(
+    Customer.email,
+    select(Card.number).where(Card.id == bindparam("replaced_by_id")).scalar_subquery(),
+    tiers.BOUGHT,
+    tiers.REFUNDED,
+).where(Customer.id == bindparam("spent_customer"))
 
 
 def card_json(card: Card) -> dict[str, Any]:
     """A card as the API answers it (money as strings in the programme currency): one query
     besides the card's own."""
-    replaced_by = select(Card.number).where(Card.id == card.replaced_by_id).scalar_subquery()
     email, replaced_number, bought, refunded = db.session.execute(
-        select(Customer.email, replaced_by, *tiers.spent_columns(card.customer_id)).where(
-            Customer.id == card.customer_id
-        )
+        _CARD_FACTS,
+        {"replaced_by_id": card.replaced_by_id, **tiers.spent_params(card.customer_id)},
     ).one()
     standing = tiers.standing_at(tiers.net_spent(bought, refunded))
     return {
@@ -53,11 +61,34 @@ def cards_of(customer_ids: list[int]) -> dict[int, Card]:
     return {card.active_customer_id: card for card in found}
 
 
-def latest_card(customer_id: int) -> Card | None:
-    """The customer's active card, else their most recent one."""
-    return cards.active_card(customer_id) or db.session.scalar(
-        select(Card).where(Card.customer_id == customer_id).order_by(Card.id.desc()).limit(1)
+def _card_and_spent() -> Select:
+    other = aliased(Card)
+    picked = (
+        select(other.id)
+        .where(other.customer_id == bindparam("spent_customer"))
+        .order_by(other.active_customer_id.is_(None), other.id.desc())
+        .limit(1)
+        .scalar_subquery()
     )
+    return (
+        select(Card, tiers.BOUGHT, tiers.REFUNDED)
+        .select_from(Customer)
+        .outerjoin(Card, Card.id == picked)
+        .where(Customer.id == bindparam("spent_customer"))
+    )
+
+
+# Built once: a customer's active card, else their most recent one, and what they spent.
+_CARD_AND_SPENT = _card_and_spent()
+
+
+def card_and_standing(customer_id: int) -> tuple[Card | None, tiers.Standing]:
+    """The customer's active card, else their most recent one, and their tier standing: one
+    query."""
+    card, bought, refunded = db.session.execute(
+        _CARD_AND_SPENT, tiers.spent_params(customer_id)
+    ).one()
+    return card, tiers.standing_at(tiers.net_spent(bought, refunded))
 
 
 def history(card: Card) -> list[CardEvent]:

@@ -4,12 +4,12 @@ their refunds), over their lifetime or the last 12 months (``LOYALTY_TIER_WINDOW
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from helpdesk import Order, OrderRefund, db, in_currency_units, utcnow
 
@@ -72,18 +72,12 @@ def configured() -> list[Tier]:
     return sorted(tiers, key=lambda tier: tier.threshold)
 
 
-def spent_columns(customer_id: int) -> tuple[Any, Any]:
-    """Two scalar subqueries: the customer's orders in the programme currency within the tier
-    window, and the refunds of those orders (to select with other columns)."""
-    window = current_app.config["LOYALTY_TIER_WINDOW"]
-    if window not in WINDOWS:
-        raise TierConfigError(f"LOYALTY_TIER_WINDOW must be one of {WINDOWS}, not {window!r}")
+def _spent_columns() -> tuple[Any, Any]:
     counted = [
-        Order.customer_id == customer_id,
-        Order.currency == current_app.config["LOYALTY_CURRENCY"],
+        Order.customer_id == bindparam("spent_customer"),
+        Order.currency == bindparam("spent_currency"),
+        Order.ordered_on > bindparam("spent_since"),
     ]
-    if window == "12m":
-        counted.append(Order.ordered_on > (utcnow() - timedelta(days=365)).date())
     bought = select(func.sum(Order.amount)).where(*counted).scalar_subquery()
     refunded = (
         select(func.sum(OrderRefund.amount))
@@ -93,8 +87,28 @@ def spent_columns(customer_id: int) -> tuple[Any, Any]:
     return bought, refunded
 
 
+# Two scalar subqueries, built once: a customer's orders in the programme currency within the
+# tier window, and the refunds of those orders (to select with other columns). A statement
+# using them is executed with ``spent_params``.
+BOUGHT, REFUNDED = _spent_columns()
+_SPENT = select(BOUGHT, REFUNDED)
+
+
+def spent_params(customer_id: int) -> dict[str, Any]:
+    """The values ``BOUGHT`` and ``REFUNDED`` read for this customer now."""
+    window = current_app.config["LOYALTY_TIER_WINDOW"]
+    if window not in WINDOWS:
+        raise TierConfigError(f"LOYALTY_TIER_WINDOW must be one of {WINDOWS}, not {window!r}")
+    since = (utcnow() - timedelta(days=365)).date() if window == "12m" else date.min
+    return {
+        "spent_customer": customer_id,
+        "spent_currency": current_app.config["LOYALTY_CURRENCY"],
+        "spent_since": since,
+    }
+
+
 def net_spent(bought: Decimal | None, refunded: Decimal | None) -> Decimal:
-    """What ``spent_columns`` read, as the amount spent (orders less refunds)."""
+    """What ``BOUGHT`` and ``REFUNDED`` read, as the amount spent (orders less refunds)."""
     currency = current_app.config["LOYALTY_CURRENCY"]
     return in_currency_units(Decimal(bought or 0) - Decimal(refunded or 0), currency)
 
@@ -102,7 +116,7 @@ def net_spent(bought: Decimal | None, refunded: Decimal | None) -> Decimal:
 def spent(customer_id: int) -> Decimal:
     """What the customer spent in the programme currency within the tier window: their orders
     less the refunds of those orders (one query)."""
-    return net_spent(*db.session.execute(select(*spent_columns(customer_id))).one())
+    return net_spent(*db.session.execute(_SPENT, spent_params(customer_id)).one())
 
 
 def standing(customer_id: int) -> Standing:
