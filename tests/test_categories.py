@@ -415,6 +415,9 @@ def test_queue_badges_and_filter_by_category(
     services.open_ticket(subject="Brand new", body="x", customer_email="n@example.com")
     text = agent_client.get("/tickets").get_data(as_text=True)
     assert "tone-gold" in text and 'name="category"' in text
+    # Only the exceptions are marked: no badge says a customer is in the default category.
+    assert 'title="Client category">VIP</span>' in text
+    assert 'title="Client category">Ordinary</span>' not in text
     vip = agent_client.get(f"/tickets?category={cats['VIP'].id}").get_data(as_text=True)
     assert "From VIP" in vip and "From Ordinary" not in vip
     ordinary = agent_client.get(f"/tickets?category={cats['Ordinary'].id}").get_data(as_text=True)

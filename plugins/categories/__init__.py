@@ -97,7 +97,7 @@ def helpdesk_price_policy(customer, amount) -> dict[str, Any] | None:
 
 @hookimpl
 def helpdesk_ticket_panels(ticket) -> dict[str, Any] | None:
-    category = service.category_of(ticket.customer)
+    category = service.categories_of([ticket.customer_id]).get(ticket.customer_id)
     if category is None:
         return None
     html = render_template("categories/ticket_panel.html", category=category, ticket=ticket)
@@ -119,7 +119,7 @@ def helpdesk_customer_panels(customer) -> dict[str, Any]:
 
 @hookimpl
 def helpdesk_queue_badges(tickets) -> dict[int, list[dict[str, str]]]:
-    found = service.categories_of(ticket.customer_id for ticket in tickets)
+    found = service.own_categories_of(ticket.customer_id for ticket in tickets)
     title = _("Client category")
     badges = {}
     for ticket in tickets:

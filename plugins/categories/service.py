@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Integer, func, insert, literal, select, update
+from sqlalchemy import Integer, bindparam, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from helpdesk import Agent, Conflict, Customer, Team, ValidationError, db, utcnow
@@ -45,26 +45,61 @@ def category_by_name(name: str) -> Category | None:
     return db.session.scalar(select(Category).where(Category.name_key == name.strip().casefold()))
 
 
+def _default_key() -> str:
+    return str(current_app.config["CATEGORIES_DEFAULT"]).strip().casefold()
+
+
 def default_category() -> Category | None:
     """The category of customers nobody put in one (the ``CATEGORIES_DEFAULT`` setting)."""
     return category_by_name(str(current_app.config["CATEGORIES_DEFAULT"]))
 
 
+# Built once: the customers' own category, else the default one (when it exists).
+_CATEGORIES_OF = (
+    select(Customer.id, Category)
+    .outerjoin(CustomerCategory, CustomerCategory.customer_id == Customer.id)
+    .join(
+        Category,
+        Category.id
+        == func.coalesce(
+            CustomerCategory.category_id,
+            select(Category.id)
+            .where(Category.name_key == bindparam("default_key"))
+            .scalar_subquery(),
+        ),
+    )
+    .where(Customer.id.in_(bindparam("ids", expanding=True)))
+)
+
+
 def categories_of(customer_ids: Iterable[int]) -> dict[int, Category]:
-    """Each customer's category (the default one when none was given), in two queries."""
+    """Each customer's category (the default one when none was given), in one query."""
     ids = sorted(set(customer_ids))
     if not ids:
         return {}
-    rows = db.session.execute(
-        select(CustomerCategory.customer_id, Category)
-        .join(Category, Category.id == CustomerCategory.category_id)
-        .where(CustomerCategory.customer_id.in_(ids))
-    ).all()
-    found = {customer_id: category for customer_id, category in rows}
-    fallback = default_category() if len(found) < len(ids) else None
-    if fallback is not None:
-        found.update({i: fallback for i in ids if i not in found})
-    return found
+    rows = db.session.execute(_CATEGORIES_OF, {"ids": ids, "default_key": _default_key()})
+    return {customer_id: category for customer_id, category in rows}
+
+
+# Built once: the customers put in a category other than the default one.
+_OWN_CATEGORIES_OF = (
+    select(CustomerCategory.customer_id, Category)
+    .join(Category, Category.id == CustomerCategory.category_id)
+    .where(
+        CustomerCategory.customer_id.in_(bindparam("ids", expanding=True)),
+        Category.name_key != bindparam("default_key"),
+    )
+)
+
+
+def own_categories_of(customer_ids: Iterable[int]) -> dict[int, Category]:
+    """The category of each of these customers who is in one other than the default (the
+    exceptions a list of tickets marks), in one query."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return {}
+    rows = db.session.execute(_OWN_CATEGORIES_OF, {"ids": ids, "default_key": _default_key()})
+    return {customer_id: category for customer_id, category in rows}
 
 
 def category_of(customer: Customer) -> Category | None:

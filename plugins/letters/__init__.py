@@ -99,6 +99,7 @@ def helpdesk_ticket_panels(ticket) -> list[dict[str, Any]]:
         "claim": claim,
         "claim_data": claim_data,
         "outcomes": OUTCOMES,
+        "outcome_labels": service.outcome_labels(),
         "grants": GRANTS,
         "costs": COSTS,
         "values": {},
@@ -106,7 +107,7 @@ def helpdesk_ticket_panels(ticket) -> list[dict[str, Any]]:
     side = render_template(
         "letters/ticket_panel.html",
         **values,
-        templates=service.suggested(service.list_templates(), claim),
+        templates=service.suggested(service.template_choices(), claim),
         compose_url=url_for("letters.compose", ticket_id=ticket.id),
     )
     panels = [{"title": _("Complaint claim and letters"), "html": Markup(side)}]

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import Row, bindparam, select
 
 from helpdesk import (
     Agent,
@@ -188,9 +188,28 @@ def set_claim(ticket: Ticket, data: Any) -> Claim:
     return claim
 
 
+_CLAIM_OF = select(Claim).where(Claim.ticket_id == bindparam("ticket_id"))
+
+
 def claim_of(ticket: Ticket) -> Claim | None:
     """The ticket's claim, if it has one."""
-    return db.session.get(Claim, ticket.id)
+    return db.session.scalar(_CLAIM_OF, {"ticket_id": ticket.id})
+
+
+def outcome_labels() -> dict[str, str]:
+    """What an agent reads for each outcome a claim asks for or was granted."""
+    return {
+        "refund": _("Refund"),
+        "replacement": _("Replacement"),
+        "repair": _("Repair"),
+        "gift_certificate": _("Gift certificate"),
+        "apology": _("Apology"),
+        "other": _("Other"),
+        "declined": _("Declined"),
+    }
+
+
+_CLAIMS_OF = select(Claim).where(Claim.ticket_id.in_(bindparam("ids", expanding=True)))
 
 
 def claims_of(ticket_ids: Iterable[int]) -> dict[int, Claim]:
@@ -198,7 +217,7 @@ def claims_of(ticket_ids: Iterable[int]) -> dict[int, Claim]:
     ids = list(ticket_ids)
     if not ids:
         return {}
-    rows = db.session.scalars(select(Claim).where(Claim.ticket_id.in_(ids)))
+    rows = db.session.scalars(_CLAIMS_OF, {"ids": ids})
     return {claim.ticket_id: claim for claim in rows}
 
 
@@ -320,6 +339,17 @@ def list_templates(query: str = "") -> list[LetterTemplate]:
     return rows
 
 
+_TEMPLATE_CHOICES = select(
+    LetterTemplate.id, LetterTemplate.name, LetterTemplate.language, LetterTemplate.outcome
+).order_by(LetterTemplate.name, LetterTemplate.language)
+
+
+def template_choices() -> list[Row]:
+    """Each template's ``id``, ``name``, ``language`` and ``outcome`` (for a picker), by name
+    and language: the texts are not read."""
+    return list(db.session.execute(_TEMPLATE_CHOICES))
+
+
 def get_template(template_id: Any) -> LetterTemplate | None:
     """The template with this id, or ``None`` (for any bad id)."""
     if isinstance(template_id, str) and template_id.isdigit() and len(template_id) < 10:
@@ -331,9 +361,9 @@ def get_template(template_id: Any) -> LetterTemplate | None:
     return db.session.get(LetterTemplate, template_id)
 
 
-def suggested(templates: list[LetterTemplate], claim: Claim | None) -> list[LetterTemplate]:
-    """The templates in the order an agent would want them for this claim: those answering
-    what was granted (or asked for) first."""
+def suggested(templates: list[Any], claim: Claim | None) -> list[Any]:
+    """The templates (or their ``template_choices`` rows) in the order an agent would want
+    them for this claim: those answering what was granted (or asked for) first."""
     wanted = ""
     if claim is not None:
         wanted = claim.granted or claim.outcome_wanted

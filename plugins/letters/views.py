@@ -362,6 +362,7 @@ def _claim_problem(
             values=values,
             errors=errors,
             outcomes=OUTCOMES,
+            outcome_labels=service.outcome_labels(),
             grants=GRANTS,
             costs=COSTS,
         ),
