@@ -6,8 +6,9 @@ enabled, on the same seeded database.
     .venv/bin/python benchmarks/bench_plugin_overhead.py            # 20,000 tickets on SQLite
     .venv/bin/python benchmarks/bench_plugin_overhead.py --smoke    # tiny, to show it runs
 
-The two set-ups take turns (``--rounds`` times each, so drift in the machine's load hits both
-alike); each turn times ``--requests`` sequential requests per page after a warm-up. The table
+The two set-ups are served side by side and take turns request by request (so drift in the
+machine's load hits both alike): each round starts both servers afresh and times
+``--requests`` sequential requests per page and set-up after a warm-up. The table
 gives the pooled median and p95 per set-up and the overhead of the plugins on the median
 (target: at most 20 %). The plugins are pinned with ``HELPDESK_PLUGINS_ENABLED`` /
 ``HELPDESK_PLUGINS_DISABLED``, so the database's own enabled states do not matter.
@@ -15,6 +16,7 @@ gives the pooled median and p95 per set-up and the overhead of the plugins on th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -51,25 +53,65 @@ def setups(names: list[str]) -> dict[str, dict[str, str]]:
     }
 
 
-def time_pages(port: int, tickets: int, requests: int, warmup: int, rng: random.Random):
-    """Per page, the timings (ms) of ``requests`` sequential requests after ``warmup``."""
-    agent = bench_http.login(port)
-    sends = {
-        "queue page (25 rows)": lambda: agent.request("GET", "/tickets"),
-        "ticket page": lambda: agent.request("GET", f"/tickets/{rng.randint(1, tickets)}"),
+def give_plugins_data(url: str) -> str:
+    """Rows for the plugins' badges and panels to show, through the plugins' own services: a
+    client category for every 4th customer, a bonus card for every 3rd, a claim on every 10th
+    ticket. Does nothing on a database that has them already (``--reuse``)."""
+    from sqlalchemy import func, select
+
+    from helpdesk import Customer, Ticket, db
+    from plugins.categories import service as categories
+    from plugins.letters import service as letters
+    from plugins.letters.models import Claim
+    from plugins.loyalty import cards
+
+    app = seeding._make_app(url)
+    with app.app_context():
+        if db.session.scalar(select(func.count()).select_from(Claim)):
+            return "plugin rows: kept from the last run"
+        chosen = [c for c in categories.list_categories() if c != categories.default_category()]
+        customers = list(db.session.scalars(select(Customer).order_by(Customer.id)))
+        for number, customer in enumerate(customers):
+            if chosen and number % 4 == 0:
+                category = chosen[number // 4 % len(chosen)]
+                categories.set_customer_category(customer, category, agent=None)
+            if number % 3 == 0:
+                cards.issue_card(customer)
+        tickets = db.session.scalars(select(Ticket).where(Ticket.id % 10 == 0))
+        for ticket in tickets:
+            claim = {"outcome_wanted": "refund", "amount_claimed": "25.00", "currency": "EUR"}
+            letters.store_claim(ticket, letters.clean_claim(claim), new_ticket=True)
+        db.session.commit()
+        db.engine.dispose()
+    return (
+        f"plugin rows: {len(customers[::4])} categories given, {len(customers[::3])} cards, "
+        "a claim on every 10th ticket"
+    )
+
+
+def time_pages(
+    ports: dict[str, int], tickets: int, requests: int, warmup: int, rng: random.Random
+) -> dict[str, dict[str, list[float]]]:
+    """Per set-up and page, the timings (ms) of ``requests`` sequential requests after
+    ``warmup``. The set-ups' servers run side by side and take turns request by request (the
+    same ticket for each), so a change in the machine's load hits both alike."""
+    agents = {name: bench_http.login(port) for name, port in ports.items()}
+    paths = {
+        "queue page (25 rows)": lambda: "/tickets",
+        "ticket page": lambda: f"/tickets/{rng.randint(1, tickets)}",
     }
-    timings: dict[str, list[float]] = {}
-    for page, send in sends.items():
-        samples = []
+    timings: dict[str, dict[str, list[float]]] = {name: {} for name in ports}
+    for page, next_path in paths.items():
         for number in range(warmup + requests):
-            started = time.perf_counter()
-            answer = send()
-            elapsed = (time.perf_counter() - started) * 1000
-            if answer.status != 200:
-                raise click.ClickException(f"{page} answered {answer.status}")
-            if number >= warmup:
-                samples.append(elapsed)
-        timings[page] = samples
+            path = next_path()
+            for name, agent in agents.items():
+                started = time.perf_counter()
+                answer = agent.request("GET", path)
+                elapsed = (time.perf_counter() - started) * 1000
+                if answer.status != 200:
+                    raise click.ClickException(f"{name}: {page} answered {answer.status}")
+                if number >= warmup:
+                    timings[name].setdefault(page, []).append(elapsed)
     return timings
 
 
@@ -132,18 +174,24 @@ def main(
                 seeding.upgrade_schema(url)
             else:
                 click.echo(seeding.summary(seeding.seed(url, tickets=tickets, customers=customers)))
+            click.echo(give_plugins_data(url))
             if max_load is not None:
                 bench_http.wait_for_quiet(max_load)
             load = os.getloadavg()[0]
             for turn in range(rounds):
-                for name, env in setups(names).items():
-                    instance = base / f"instance-{turn}-{name.replace(' ', '-')}"
-                    instance.mkdir()
-                    with bench_http.gunicorn(url, instance, 2, env) as port:
-                        timings = time_pages(port, tickets, requests, warmup, random.Random(turn))
-                    for page, samples in timings.items():
+                with contextlib.ExitStack() as servers:
+                    ports = {}
+                    for name, env in setups(names).items():
+                        instance = base / f"instance-{turn}-{name.replace(' ', '-')}"
+                        instance.mkdir()
+                        ports[name] = servers.enter_context(
+                            bench_http.gunicorn(url, instance, 2, env)
+                        )
+                    timings = time_pages(ports, tickets, requests, warmup, random.Random(turn))
+                for name, pages in timings.items():
+                    for page, samples in pages.items():
                         pooled[name].setdefault(page, []).extend(samples)
-                    click.echo(f"  round {turn + 1}, {name}: done")
+                click.echo(f"  round {turn + 1}: done")
     text, within = table(pooled)
     click.echo(
         f"\n{tickets:,} tickets on SQLite, {rounds} rounds × {requests} requests per page "
