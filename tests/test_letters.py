@@ -364,6 +364,11 @@ def test_agent_adds_a_claim_to_a_mail_in_complaint(agent_client: FlaskClient, se
     ticket = services.open_ticket(subject="By mail", body="x", customer_email="m@example.com")
     path = f"/tickets/{ticket.id}/claim"
     page = f"/tickets/{ticket.id}"
+    # The ticket page links to the claim form, which has a page of its own.
+    assert f'href="{path}"' in agent_client.get(page).get_data(as_text=True)
+    form = agent_client.get(path)
+    assert form.status_code == 200 and 'name="outcome_wanted"' in form.get_data(as_text=True)
+    assert agent_client.get("/tickets/999999/claim").status_code == 404
     bad = post_form(
         agent_client,
         path,
@@ -381,6 +386,8 @@ def test_agent_adds_a_claim_to_a_mail_in_complaint(agent_client: FlaskClient, se
     assert good.status_code == 303
     claim = db.session.get(Claim, ticket.id)
     assert claim.outcome_wanted == "apology" and claim.cost_list == ["embarrassment"]
+    again = agent_client.get(path).get_data(as_text=True)
+    assert "Correct the claim" in again and 'value="apology" selected' in again
 
 
 @pytest.mark.hooks("helpdesk_queue_filters", "helpdesk_queue_badges")

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from helpdesk import Ticket, hookimpl
 from plugins.letters import service
 from plugins.letters.api import bp as api_bp
-from plugins.letters.models import COSTS, GRANTS, OUTCOMES, Claim
+from plugins.letters.models import GRANTS, OUTCOMES, Claim
 from plugins.letters.openapi import document_part
 from plugins.letters.views import bp
 
@@ -91,19 +91,14 @@ def helpdesk_ticket_input(ticket, data) -> None:
 @hookimpl
 def helpdesk_ticket_panels(ticket) -> list[dict[str, Any]]:
     claim = service.claim_of(ticket)
-    claim_data = None
+    values: dict[str, Any] = {"ticket": ticket, "claim": claim}
     if claim is not None:
-        claim_data = service.claim_json(claim, service.agents_by_id([claim.granted_by_id]))
-    values = {
-        "ticket": ticket,
-        "claim": claim,
-        "claim_data": claim_data,
-        "outcomes": OUTCOMES,
-        "outcome_labels": service.outcome_labels(),
-        "grants": GRANTS,
-        "costs": COSTS,
-        "values": {},
-    }
+        values |= {
+            "claim_data": service.claim_json(claim, service.agents_by_id([claim.granted_by_id])),
+            "outcome_labels": service.outcome_labels(),
+            "grants": GRANTS,
+            "values": {},
+        }
     side = render_template(
         "letters/ticket_panel.html",
         **values,

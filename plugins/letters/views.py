@@ -347,14 +347,28 @@ def set_claim(ticket_id: int) -> ResponseReturnValue:
     return redirect(url_for("agent.ticket", ticket_id=ticket.id), 303)
 
 
+@bp.get(TICKET_URL + "/claim")
+@login_required
+def claim_form(ticket_id: int) -> ResponseReturnValue:
+    """The form to add a claim to a ticket or correct its claim."""
+    ticket = _ticket(ticket_id)
+    return _claim_page(ticket, "claim", {}, {}, 200)
+
+
 def _claim_problem(
     ticket: Ticket, form: str, values: dict[str, Any], errors: dict[str, str]
 ) -> ResponseReturnValue:
     """The claim or resolve form again, with what was typed and what is wrong (422)."""
+    return _claim_page(ticket, form, values, errors, 422)
+
+
+def _claim_page(
+    ticket: Ticket, form: str, values: dict[str, Any], errors: dict[str, str], status: int
+) -> ResponseReturnValue:
     claim = service.claim_of(ticket)
     return (
         render_template(
-            "letters/claim_problem.html",
+            "letters/claim_page.html",
             ticket=ticket,
             form=form if claim else "claim",
             claim=claim,
@@ -366,7 +380,7 @@ def _claim_problem(
             grants=GRANTS,
             costs=COSTS,
         ),
-        422,
+        status,
     )
 
 
