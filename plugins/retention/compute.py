@@ -8,14 +8,14 @@ memory holds one customer at a time. Customers without orders are never read.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import String, and_, select, true, type_coerce
 
 from helpdesk import Order, OrderLine, db
-from plugins.retention.definitions import Figures, Purchase, Rules, evaluate
+from plugins.retention.definitions import DryingUp, Figures, Purchase, Rules, drying_up, evaluate
 
 STREAM_CHUNK = 5000
 NO_LINES: frozenset[str] = frozenset()
@@ -23,16 +23,20 @@ NO_LINES: frozenset[str] = frozenset()
 IDS_PER_QUERY = 1000
 
 
-def _rows(as_of: date | None, rules: Rules, customer_ids: list[int] | None) -> Iterator[tuple]:
+def _rows(
+    as_of: date | None, rules: Rules, customer_ids: list[int] | None, since: date | None = None
+) -> Iterator[tuple]:
     """``(customer id, order id, date, currency, amount, product line or None)``, by customer
     (every customer, or those of ``customer_ids``). With ``as_of``, only the orders dated up to
-    it, and product lines only for orders in its line history window (older ones never matter
-    then); without, every order and line."""
+    it (and, with ``since``, after that), and product lines only for orders in its line
+    history window (older ones never matter then); without, every order and line."""
     if as_of is None:
         dated, line_on = true(), OrderLine.order_id == Order.id
     else:
         lines_from = as_of - timedelta(days=rules.line_history_days)
         dated = Order.ordered_on <= as_of
+        if since is not None:
+            dated = and_(dated, Order.ordered_on > since)
         line_on = and_(OrderLine.order_id == Order.id, Order.ordered_on > lines_from)
     query = (
         select(
@@ -57,15 +61,18 @@ def _rows(as_of: date | None, rules: Rules, customer_ids: list[int] | None) -> I
 
 
 def purchases_by_customer(
-    as_of: date | None, rules: Rules, customer_ids: list[int] | None = None
+    as_of: date | None,
+    rules: Rules,
+    customer_ids: list[int] | None = None,
+    since: date | None = None,
 ) -> Iterator[tuple[int, list[Purchase]]]:
     """Each customer's orders as ``Purchase`` objects, one customer at a time (see ``_rows``
-    for ``as_of``)."""
+    for ``as_of`` and ``since``)."""
     customer_id = order_id = None
     purchases: list[Purchase] = []
     lines: list[str] = []
     current: tuple | None = None
-    for cid, oid, day, currency, amount, product_line in _rows(as_of, rules, customer_ids):
+    for cid, oid, day, currency, amount, product_line in _rows(as_of, rules, customer_ids, since):
         if oid != order_id:
             if current is not None:
                 purchases.append(Purchase(*current, frozenset(lines) if lines else NO_LINES))
@@ -97,3 +104,20 @@ def figures_of(customer_ids: list[int], as_of: date, rules: Rules) -> dict[int, 
             for cid, p in purchases_by_customer(as_of, rules, chunk)
         )
     return {cid: found.get(cid) or evaluate([], as_of, rules) for cid in customer_ids}
+
+
+def drying_up_of(
+    shown: Mapping[int, tuple[date, list[str]]], as_of: date, rules: Rules
+) -> dict[int, DryingUp]:
+    """What the drying-up list shows of the clients of ``shown`` (id → last purchase and
+    signals at ``as_of``, from their spans), read from their orders of the days that matter
+    alone (the line history, or both AOV windows when longer): one query per
+    ``IDS_PER_QUERY`` customers."""
+    days = max(rules.line_history_days, 2 * rules.aov_window_days)
+    since = as_of - timedelta(days=days)
+    ids = list(shown)
+    recent: dict[int, list[Purchase]] = {}
+    for start in range(0, len(ids), IDS_PER_QUERY):
+        chunk = ids[start : start + IDS_PER_QUERY]
+        recent.update(purchases_by_customer(as_of, rules, chunk, since))
+    return {cid: drying_up(recent.get(cid, []), as_of, rules, *shown[cid]) for cid in ids}

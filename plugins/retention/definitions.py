@@ -106,11 +106,45 @@ class Figures:
     @property
     def aov_change_percent(self) -> dict[str, Fraction]:
         """(last − previous) ÷ previous × 100 per currency with both (negative for a drop)."""
-        return {
-            currency: (self.aov_last[currency] - previous) / previous * 100
-            for currency, previous in self.aov_prev.items()
-            if currency in self.aov_last
-        }
+        return aov_changes(self.aov_last, self.aov_prev)
+
+
+def aov_changes(last: Mapping[str, Fraction], prev: Mapping[str, Fraction]) -> dict[str, Fraction]:
+    """(last − previous) ÷ previous × 100 per currency with both (negative for a drop)."""
+    return {
+        currency: (last[currency] - previous) / previous * 100
+        for currency, previous in prev.items()
+        if currency in last
+    }
+
+
+@dataclass(slots=True)
+class DryingUp:
+    """What the drying-up list shows of a drying-up client at D (its signals and last
+    purchase as ``Figures`` has them), from their purchases of the line history's days up to
+    D alone: the lines they stopped buying and the two periods' average order values."""
+
+    last_day: date
+    signals: list[str]
+    stopped_lines: list[str]
+    aov_last: dict[str, Fraction]
+    aov_prev: dict[str, Fraction]
+
+    @property
+    def aov_change_percent(self) -> dict[str, Fraction]:
+        """As ``Figures.aov_change_percent``."""
+        return aov_changes(self.aov_last, self.aov_prev)
+
+
+def drying_up(
+    recent: Iterable[Purchase], as_of: date, rules: Rules, last_day: date, signals: list[str]
+) -> DryingUp:
+    """``DryingUp`` of a client drying up at ``as_of`` whose last purchase and signals are
+    known, from ``recent``: at least their purchases in the line history's days up to D. Each
+    figure is computed as ``figures_at`` computes it."""
+    counted = [p for p in recent if p.day <= as_of]
+    aov_last, aov_prev = aov_windows(counted, as_of, rules)
+    return DryingUp(last_day, signals, stopped_lines(counted, as_of, rules), aov_last, aov_prev)
 
 
 def purchase_days(purchases: Iterable[Purchase]) -> list[date]:
@@ -210,7 +244,12 @@ def _sum_by_currency(purchases: Iterable[Purchase]) -> dict[str, Decimal]:
 
 def months_between(first: date, last: date) -> Fraction:
     """Days between first and last order ÷ 30.4375, not rounded, at least 1."""
-    return max(Fraction(1), Fraction((last - first).days) / DAYS_PER_MONTH)
+    return months_of_days((last - first).days)
+
+
+def months_of_days(days: int) -> Fraction:
+    """``days`` ÷ 30.4375, not rounded, at least 1 (``months_between``)."""
+    return max(Fraction(1), Fraction(days) / DAYS_PER_MONTH)
 
 
 def lifetime_value(
@@ -264,7 +303,8 @@ def figures_at(past: History, as_of: date, rules: Rules) -> Figures:
     double_median = past.double_median
     figures.usual_interval = None if double_median is None else Fraction(double_median, 2)
     figures.spend_total = dict(past.spend_total)
-    _aov_figures(figures, past, as_of, rules)
+    window_from = as_of - timedelta(days=2 * rules.aov_window_days)
+    figures.aov_last, figures.aov_prev = aov_windows(_since(past, window_from), as_of, rules)
     if past.backs and past.backs[-1] > as_of - timedelta(days=rules.period_days):
         figures.won_back_on = past.backs[-1]
     if len(days) < rules.regular_purchases:
@@ -302,8 +342,11 @@ def worst_change(figures: Figures) -> Fraction | None:
     return min(changes) if changes else None
 
 
-def _aov_figures(figures: Figures, past: History, as_of: date, rules: Rules) -> None:
-    """The two periods' average order values, from the purchases of the last two windows."""
+def aov_windows(
+    purchases: Iterable[Purchase], as_of: date, rules: Rules
+) -> tuple[dict[str, Fraction], dict[str, Fraction]]:
+    """The average order values per currency of the window up to D and of the one before it,
+    from ``purchases`` (those outside both windows are left out)."""
     last_from = as_of - timedelta(days=rules.aov_window_days)
     prev_from = last_from - timedelta(days=rules.aov_window_days)
     totals: tuple[dict[str, Decimal], dict[str, Decimal]] = (
@@ -311,12 +354,12 @@ def _aov_figures(figures: Figures, past: History, as_of: date, rules: Rules) -> 
         defaultdict(Decimal),
     )
     days: tuple[dict[str, set[date]], dict[str, set[date]]] = (defaultdict(set), defaultdict(set))
-    for p in _since(past, prev_from):
-        period = 0 if p.day > last_from else 1
-        totals[period][p.currency] += p.amount
-        days[period][p.currency].add(p.day)
-    figures.aov_last = _aov(totals[0], days[0])
-    figures.aov_prev = _aov(totals[1], days[1])
+    for p in purchases:
+        if prev_from < p.day <= as_of:
+            period = 0 if p.day > last_from else 1
+            totals[period][p.currency] += p.amount
+            days[period][p.currency].add(p.day)
+    return _aov(totals[0], days[0]), _aov(totals[1], days[1])
 
 
 def _signals(figures: Figures, past: History, as_of: date, rules: Rules) -> list[str]:

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from sqlalchemy import (
     Date,
+    Double,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -96,7 +97,8 @@ class ClientStatus(db.Model):
 class ClientSpan(db.Model):
     """What the definitions say of a client for every reference date in ``[valid_from,
     valid_to)`` (see ``plugins.retention.timeline``): status, last purchase, the day they
-    became lost, the win-back counted, the drying-up signals and the worst AOV change."""
+    became lost, the win-back counted, the drying-up signals and the worst AOV change (exact,
+    and as a double to sort by)."""
 
     __tablename__ = "retention_spans"
 
@@ -112,6 +114,9 @@ class ClientSpan(db.Model):
     won_back_on: Mapped[date | None] = mapped_column(Date)
     signals: Mapped[str] = mapped_column(String(64), default="")  # space-separated
     worst_change: Mapped[str | None] = mapped_column(String(200))  # an exact fraction, "-2/5"
+    # The same as a double, for the database to sort by (rounding keeps the order; equal
+    # doubles are ordered by ``worst_change``).
+    worst_order: Mapped[float | None] = mapped_column(Double)
 
     __table_args__ = (
         Index("ix_retention_spans_status", "status", "valid_to", "valid_from"),
@@ -122,7 +127,9 @@ class ClientSpan(db.Model):
 
 class SpanMoney(db.Model):
     """A lost client's money in one currency over a span: revenue before leaving and total
-    spend (lifetime value lost follows from it and the span's first and last day)."""
+    spend (lifetime value lost follows from it and the days between first and last purchase).
+    With the span's end, the day they became lost and those days (always filled: copies of
+    the span's), so the lost clients' money at a date is summed from one index alone."""
 
     __tablename__ = "retention_span_money"
 
@@ -132,14 +139,39 @@ class SpanMoney(db.Model):
     # None: no order in this currency in the year up to their last.
     revenue_before: Mapped[Decimal | None] = mapped_column(ExactDecimal(MONEY_PLACES))
     spend_total: Mapped[Decimal] = mapped_column(ExactDecimal(MONEY_PLACES))
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    lost_on: Mapped[date | None] = mapped_column(Date)
+    span_days: Mapped[int | None] = mapped_column(Integer)  # last purchase − first, in days
 
     __table_args__ = (
+        Index(
+            "ix_retention_span_money_lost",
+            "lost_on",
+            "valid_to",
+            "valid_from",
+            "currency",
+            "span_days",
+            "revenue_before",
+            "spend_total",
+        ),
         ForeignKeyConstraint(
             ["customer_id", "valid_from"],
             ["retention_spans.customer_id", "retention_spans.valid_from"],
             ondelete="CASCADE",
         ),
     )
+
+
+class SpanLength(db.Model):
+    """How many days the longest span of a status lasts, or lasted (open-ended spans count up
+    to their end of 9999-12-31): a span holding at D then ends within that many days after D,
+    which bounds the index range a list reads. Never below the truth: a build of some clients
+    only raises it, a full build sets it."""
+
+    __tablename__ = "retention_span_lengths"
+
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    longest_days: Mapped[int] = mapped_column(Integer)
 
 
 class SpanState(db.Model):

@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 from helpdesk import spreadsheet_safe
-from plugins.retention import service
+from plugins.retention import aggregates, service
 from plugins.retention.service import ClientRow
 
 SORT_KEYS = ("name", "signal", "aov_change", "last_order", "manager", "complaints")
@@ -17,21 +17,10 @@ CHART_HEIGHT = 120
 CHART_BAR = 40
 
 
-# Sort keys the spans answer (``spans.Listed``): the page then loads only the rows it shows.
-SPAN_SORTS = {
-    "signal": lambda item: ",".join(item.signals),
-    # (float, exact): floats order as the fractions do (rounding is monotone), and compare
-    # far quicker; equal floats fall back on the exact value.
-    "aov_change": lambda item: (
-        None if item.worst_change is None else (float(item.worst_change), item.worst_change)
-    ),
-    "last_order": lambda item: item.last_day,
-}
-ROW_SORTS = {
-    "name": lambda r: r.customer.display_name.casefold(),
-    "manager": lambda r: r.manager.name.casefold() if r.manager else None,
-    "complaints": lambda r: r.complaints_90d,
-}
+# Sort keys read for every drying-up client (``service.sort_values``; the spans answer the
+# others, ``aggregates.SPAN_SORTS``), each with the value of a client without one (``None``:
+# last either way). The page then loads only the rows it shows.
+ROW_SORTS: dict[str, Any] = {"name": None, "manager": None, "complaints": 0}
 
 
 def _sorted(items: list, get, descending: bool) -> list:
@@ -45,16 +34,19 @@ def drying_rows(
     as_of: date, key: str, descending: bool, limit: int | None
 ) -> tuple[list[ClientRow], int]:
     """The drying-up clients at D by ``key`` (one of ``SORT_KEYS``), the first ``limit`` (all
-    for ``None``) with their figures, customer, manager and complaints; and how many there
-    are. Ties keep the lists' order (latest last purchase first)."""
-    items = service.clients(as_of, "drying_up")
-    if key in SPAN_SORTS:
-        chosen = _sorted(items, SPAN_SORTS[key], descending)[:limit]
-        rows = service.client_rows([item.customer_id for item in chosen], as_of)
+    for ``None``) with what the list shows of them (``DryingUp``), customer, manager and
+    complaints; and how many there are. Ties keep the lists' order (latest last purchase first)."""
+    if key in aggregates.SPAN_SORTS:
+        total = service.count(as_of, "drying_up")
+        ids = aggregates.drying_up_ids(as_of, key, descending, limit)
+        rows = service.client_rows(ids, as_of)
     else:
-        ids = [item.customer_id for item in items]
-        rows = _sorted(service.client_rows(ids, as_of), ROW_SORTS[key], descending)[:limit]
-    return service.with_figures(rows, as_of), len(items)
+        listed = service.drying_up_listed(as_of)
+        total = len(listed)
+        values = service.sort_values(listed, key, as_of)
+        ids = _sorted(listed, lambda cid: values.get(cid, ROW_SORTS[key]), descending)[:limit]
+        rows = service.client_rows(ids, as_of)
+    return service.with_drying_up(rows, as_of), total
 
 
 def changes_text(row: ClientRow) -> str:

@@ -30,10 +30,10 @@ from helpdesk import (
     db,
     utcnow,
 )
-from plugins.retention import spans
-from plugins.retention.compute import figures_of
-from plugins.retention.definitions import Figures, Rules, months_between
-from plugins.retention.models import AccountManager, CallTask, LossReason
+from plugins.retention import aggregates, spans
+from plugins.retention.compute import drying_up_of, figures_of
+from plugins.retention.definitions import DryingUp, Figures, Rules, months_of_days
+from plugins.retention.models import MONEY_PLACES, AccountManager, CallTask, LossReason
 
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 LIST_STATUSES = ("lost", "drying_up", "at_risk", "regular", "won_back")
@@ -123,99 +123,104 @@ def add_up(values: Iterable[Mapping[str, Fraction | Decimal]]) -> dict[str, Frac
 # --- the summary --------------------------------------------------------------------------
 
 
-def lost_in_period(as_of: date) -> list[spans.LostClient]:
+def lost_in_period(as_of: date) -> list[spans.Lost]:
     """Clients lost at D who became lost in the period (365 days) up to D."""
     spans.ensure_current()
     return spans.lost_since(as_of, as_of - timedelta(days=rules().period_days))
 
 
-def lifetime_value_lost(lost: Iterable[spans.LostClient], rule: Rules) -> dict[str, Fraction]:
+def lost_totals(as_of: date) -> aggregates.LostTotals:
+    """How many clients lost at D became lost in the period up to D, and their money."""
+    spans.ensure_current()
+    return aggregates.lost_totals(as_of, as_of - timedelta(days=rules().period_days))
+
+
+def lifetime_value_lost(
+    spend_by_days: Mapping[int, Mapping[str, Decimal]], rule: Rules
+) -> dict[str, Fraction]:
     """The clients' lifetime value lost added up per currency: each client's total spend ÷
-    months between first and last order × the expected lifetime, summed exactly. Spends over
-    the same months are added first, and the quotients over one common denominator (a sum of
-    ``Fraction`` objects would reduce by a growing gcd at every step): no digit changes."""
-    spend: dict[int, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    months: dict[int, Fraction] = {}
-    for client in lost:
-        days = (client.last_day - client.first_day).days
-        if days not in months:
-            months[days] = months_between(client.first_day, client.last_day)
-        for currency, amount in client.spend_total.items():
-            spend[days][currency] += amount
-    if not spend:
+    months between first and last order × the expected lifetime, summed exactly, from their
+    spends added up by the days between first and last order (``LostTotals.spend_by_days``).
+    The quotients are added as whole numbers over one common denominator, the amounts in
+    units of their last place (a sum of ``Fraction`` objects would reduce by a growing gcd at
+    every step), and divided once: no digit changes."""
+    if not spend_by_days:
         return {}
+    months = {days: months_of_days(days) for days in spend_by_days}
     # spend ÷ (a / b) = spend × b ÷ a; over the common multiple of every a, then × lifetime.
-    common = math.lcm(*(months[days].numerator for days in spend))
-    totals: dict[str, Fraction] = defaultdict(Fraction)
-    for days, amounts in spend.items():
+    common = math.lcm(*(value.numerator for value in months.values()))
+    scale = 10**MONEY_PLACES
+    totals: dict[str, int] = defaultdict(int)
+    for days, amounts in spend_by_days.items():
         factor = months[days].denominator * (common // months[days].numerator)
         for currency, amount in amounts.items():
-            totals[currency] += Fraction(amount) * factor
+            units = Fraction(amount) * scale
+            if units.denominator != 1:
+                raise ValueError(f"{amount} has more than {MONEY_PLACES} places")
+            totals[currency] += units.numerator * factor
     lifetime = Fraction(rule.lifetime_months)
-    return {currency: total / common * lifetime for currency, total in totals.items()}
-
-
-def reason_breakdown(customer_ids: Iterable[int]) -> list[dict[str, Any]]:
-    """How many of these clients left for each recorded reason, in the configured order;
-    ``not_recorded`` counts those nobody asked yet."""
-    wanted = set(customer_ids)
-    recorded = {
-        cid: reason
-        for cid, reason in db.session.execute(select(LossReason.customer_id, LossReason.reason))
-        if cid in wanted
+    return {
+        currency: Fraction(total, common * scale) * lifetime for currency, total in totals.items()
     }
-    counts = Counter(recorded.values())
+
+
+def reason_breakdown(recorded: Mapping[str, int], clients: int) -> list[dict[str, Any]]:
+    """How many of ``clients`` lost clients left for each reason (``recorded``: reason →
+    clients with it), in the configured order; ``not_recorded`` counts those nobody asked
+    yet."""
     configured = reasons()
     rows = [
-        {"reason": name, "count": counts.get(name, 0), "beyond_control": beyond}
+        {"reason": name, "count": recorded.get(name, 0), "beyond_control": beyond}
         for name, beyond in configured.items()
     ]
     rows += [
         {"reason": name, "count": n, "beyond_control": None}
-        for name, n in sorted(counts.items())
+        for name, n in sorted(recorded.items())
         if name not in configured
     ]
-    rows.append(
-        {"reason": "not_recorded", "count": len(wanted - recorded.keys()), "beyond_control": None}
-    )
+    not_recorded = clients - sum(recorded.values())
+    rows.append({"reason": "not_recorded", "count": not_recorded, "beyond_control": None})
     return rows
 
 
 def summary(
-    as_of: date, lost: list[spans.LostClient] | None = None, drying_up: int | None = None
+    as_of: date, lost: aggregates.LostTotals | None = None, drying_up: int | None = None
 ) -> dict[str, Any]:
     """The three questions at D: who we lost in the last 12 months and what it cost, why,
     who came back, and how many are drying up (see the API's ``/retention/summary``), from
-    the spans (``lost``, ``drying_up``: ``lost_in_period``'s answer and the number of drying-up
+    the spans (``lost``, ``drying_up``: ``lost_totals``'s answer and the number of drying-up
     clients when the caller has them)."""
     spans.ensure_current()
-    lost = lost_in_period(as_of) if lost is None else lost
+    lost = lost_totals(as_of) if lost is None else lost
     period = rules().period_days
     if drying_up is None:
         drying_up = spans.count_at(as_of, "drying_up", period)
+    recorded = aggregates.lost_reasons(as_of, as_of - timedelta(days=period))
     return {
         "as_of": as_of.isoformat(),
         "lost_12m": {
-            "count": len(lost),
-            "revenue_before": money(add_up(client.revenue_before for client in lost)),
-            "lifetime_value_lost": money(lifetime_value_lost(lost, rules())),
+            "count": lost.count,
+            "revenue_before": money(add_up(lost.revenue_by_days.values())),
+            "lifetime_value_lost": money(lifetime_value_lost(lost.spend_by_days, rules())),
         },
         "won_back_12m": {"count": spans.count_at(as_of, "won_back", period)},
         "drying_up": {"count": drying_up},
-        "reasons": reason_breakdown(client.customer_id for client in lost),
+        "reasons": reason_breakdown(recorded, lost.count),
     }
 
 
-def monthly_lost(as_of: date, lost: list[spans.LostClient]) -> list[tuple[str, int]]:
+def monthly_lost(as_of: date, by_day: Mapping[date, int]) -> list[tuple[str, int]]:
     """``(YYYY-MM, clients who became lost that month)`` for each month of the period up to
-    D, oldest first (``lost``: the clients of ``lost_in_period``)."""
+    D, oldest first (``by_day``: ``LostTotals.by_day``)."""
     start = as_of - timedelta(days=rules().period_days - 1)
     months = []
     cursor = date(start.year, start.month, 1)
     while cursor <= as_of:
         months.append(cursor.strftime("%Y-%m"))
         cursor = date(cursor.year + cursor.month // 12, cursor.month % 12 + 1, 1)
-    counts = Counter(client.lost_on.strftime("%Y-%m") for client in lost)
+    counts: Counter[str] = Counter()
+    for day, count in by_day.items():
+        counts[day.strftime("%Y-%m")] += count
     return [(month, counts.get(month, 0)) for month in months]
 
 
@@ -227,7 +232,8 @@ class ClientRow:
     """One client of a list with what the page and the API show of them."""
 
     customer: Customer
-    figures: Figures | None
+    # ``DryingUp`` on the drying-up list (``with_drying_up``).
+    figures: Figures | DryingUp | None
     manager: Agent | None
     complaints_90d: int = 0
     # The client's last survey score (``last_scores``), when the surveys plugin gives it.
@@ -243,6 +249,18 @@ def clients(as_of: date, status: str) -> list[spans.Listed]:
     spans.ensure_current()
     found = spans.listed_at(as_of, status, rules().period_days)
     return sorted(found, key=lambda item: (item.last_day, item.customer_id), reverse=True)
+
+
+def drying_up_listed(as_of: date) -> list[int]:
+    """The ids of ``clients(as_of, "drying_up")``, in its order."""
+    spans.ensure_current()
+    return aggregates.drying_up_listed(as_of)
+
+
+def count(as_of: date, status: str) -> int:
+    """How many clients ``clients`` would list."""
+    spans.ensure_current()
+    return spans.count_at(as_of, status, rules().period_days)
 
 
 def client_rows(ids: list[int], as_of: date) -> list[ClientRow]:
@@ -261,12 +279,45 @@ def client_rows(ids: list[int], as_of: date) -> list[ClientRow]:
     ]
 
 
+def sort_values(ids: list[int], key: str, as_of: date) -> dict[int, Any]:
+    """What the drying-up list sorts the clients ``ids`` by for ``key`` (``name``: the name
+    shown, casefolded; ``manager``: their manager's name, casefolded; ``complaints``: their
+    complaints in the days up to D), read as plain columns (one query); a client without a
+    value is left out."""
+    if key == "complaints":
+        return complaints_of(ids, as_of, current_app.config["RETENTION_COMPLAINT_DAYS"])
+    if key == "manager":
+        query = (
+            select(AccountManager.customer_id, Agent.name)
+            .join(Agent, Agent.id == AccountManager.agent_id)
+            .where(AccountManager.customer_id.in_(ids))
+        )
+        return {cid: name.casefold() for cid, name in db.session.execute(query)}
+    if key == "name":
+        query = select(Customer.id, Customer.name, Customer.email).where(Customer.id.in_(ids))
+        return {cid: (name or email).casefold() for cid, name, email in db.session.execute(query)}
+    raise ValueError(f"no sort key {key!r}")
+
+
 def with_figures(rows: list[ClientRow], as_of: date) -> list[ClientRow]:
     """``rows`` with each client's figures at D, computed from their orders (one query)."""
     figures = figures_of([row.customer.id for row in rows], as_of, rules())
     for row in rows:
         row.figures = figures[row.customer.id]
     return rows
+
+
+def with_drying_up(rows: list[ClientRow], as_of: date) -> list[ClientRow]:
+    """``rows`` of drying-up clients with what the drying-up list shows of each at D
+    (``DryingUp``): their span's last purchase and signals, the rest from their recent
+    orders (two queries)."""
+    if not rows:
+        return rows
+    shown = spans.shown_at([row.customer.id for row in rows], as_of)
+    found = drying_up_of(shown, as_of, rules())
+    for row in rows:
+        row.figures = found.get(row.customer.id)
+    return [row for row in rows if row.figures is not None]
 
 
 def last_scores(customers: list[Customer]) -> dict[int, int | None] | None:

@@ -4,29 +4,28 @@ the figures of every client at any date are an indexed range query.
 The spans follow the orders: ``ensure_current`` (run before each read) compares the highest
 order id (pages; the review also the orders' count) with those the spans were built from. New
 orders (recorded on a page, by the API, imported, or inserted behind the app's back) rebuild
-the spans of their customers only; anything else (orders gone, other rules) rebuilds
-everything. Refunds change no figure (they are not deducted), so they need nothing, and
-nothing is done on the path of an order. ``helpdesk retention rebuild`` rebuilds all.
+the spans of their customers only, and write those that changed; anything else (orders gone,
+other rules) rebuilds everything. Refunds change no figure (they are not deducted), so they
+need nothing, and nothing is done on the path of an order. ``helpdesk retention rebuild``
+rebuilds all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import Decimal
-from fractions import Fraction
 from typing import Any, NamedTuple
 
 from flask import current_app, has_request_context
-from sqlalchemy import String, delete, func, select, type_coerce
+from sqlalchemy import String, delete, func, select, tuple_, type_coerce
 from sqlalchemy.exc import IntegrityError
 
 from helpdesk import HelpdeskError, Order, db, utcnow, write_intent
 from plugins.retention.compute import purchases_by_customer
 from plugins.retention.definitions import Rules
-from plugins.retention.models import ClientSpan, SpanMoney, SpanState
-from plugins.retention.timeline import Span, timeline
+from plugins.retention.models import ClientSpan, SpanLength, SpanMoney, SpanState
+from plugins.retention.timeline import OPEN_END, Span, timeline
 
 STATE_ID = 1
 # Span rows written per statement.
@@ -40,8 +39,10 @@ class BuildSummary:
     """What a rebuild did."""
 
     customers: int = 0
-    spans: int = 0
+    spans: int = 0  # written (a partial build leaves the spans that stay the same)
     full: bool = False
+    # Per status, the days the longest span written lasts (``SpanLength``).
+    longest: dict[str, int] = field(default_factory=dict)
 
 
 def _rules() -> Rules:
@@ -52,6 +53,15 @@ def _orders_now() -> tuple[int, int]:
     """How many orders there are and the highest id (the count reads a whole index)."""
     count, last_id = db.session.execute(select(func.count(), func.max(Order.id))).one()
     return count, last_id or 0
+
+
+def _orders_since(state: SpanState) -> tuple[int, int] | None:
+    """The orders' count and highest id if only orders newer than ``state``'s were added (an
+    index range); ``None`` when there is none."""
+    added, newest = db.session.execute(
+        select(func.count(), func.max(Order.id)).where(Order.id > state.last_order_id)
+    ).one()
+    return (state.orders_count + added, newest) if added else None
 
 
 def _last_order_id() -> int:
@@ -90,7 +100,7 @@ def ensure_current(
     limit = current_app.config["RETENTION_REQUEST_BUILD_LIMIT"] if has_request_context() else None
     with write_intent():
         try:
-            return _bring_up_to_date(rules, progress, limit)
+            return _bring_up_to_date(rules, progress, limit, thorough=thorough)
         except IntegrityError:
             # Another worker brought them up to date at the same time: theirs stand.
             db.session.rollback()
@@ -104,17 +114,27 @@ class SpansBehind(HelpdeskError):
 
 
 def _bring_up_to_date(
-    rules: Rules, progress: Callable[[int], None] | None, limit: int | None = None
+    rules: Rules,
+    progress: Callable[[int], None] | None,
+    limit: int | None = None,
+    *,
+    thorough: bool = True,
 ) -> BuildSummary | None:
     """Rebuild what changed; with ``limit``, refuse (``SpansBehind``) when more clients than
-    that would be rebuilt."""
+    that would be rebuilt. Not ``thorough`` (a page) and with orders newer than the state's,
+    the orders are counted as the state's count and the newer ones, without reading the whole
+    index (orders also deleted behind the app's back are then found by the review)."""
     state = db.session.scalar(
         select(SpanState)
         .where(SpanState.id == STATE_ID)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    orders = _orders_now()
+    orders = None
+    if not thorough and state is not None and state.rules == repr(rules):
+        orders = _orders_since(state)
+    if orders is None:
+        orders = _orders_now()
     if _is_current(state, rules, orders):
         db.session.commit()
         return None
@@ -126,6 +146,7 @@ def _bring_up_to_date(
             "must run `helpdesk retention rebuild` (see the README). Nothing was changed."
         )
     summary = _build(changed, rules, progress)
+    _record_lengths(summary)
     if state is None:
         state = SpanState(id=STATE_ID)
         db.session.add(state)
@@ -133,6 +154,22 @@ def _bring_up_to_date(
     state.built_at = utcnow()
     db.session.commit()
     return summary
+
+
+def _record_lengths(summary: BuildSummary) -> None:
+    """Keep ``SpanLength`` at least the longest span of each status: set by a full build,
+    raised by a partial one (the spans it replaced may have been the longest: then the stored
+    length stays above the truth, which bounds the reads all the same)."""
+    stored = {row.status: row for row in db.session.scalars(select(SpanLength))}
+    if summary.full:
+        for status in stored.keys() - summary.longest.keys():
+            db.session.delete(stored.pop(status))
+    for status, days in summary.longest.items():
+        row = stored.get(status)
+        if row is None:
+            db.session.add(SpanLength(status=status, longest_days=days))
+        elif summary.full or days > row.longest_days:
+            row.longest_days = days
 
 
 def _changed_customers(
@@ -186,11 +223,79 @@ def _build(
         _write(purchases_by_customer(None, rules), rules, summary, progress)
         return summary
     for start in range(0, len(customer_ids), IDS_PER_QUERY):
-        chunk = customer_ids[start : start + IDS_PER_QUERY]
-        db.session.execute(delete(SpanMoney).where(SpanMoney.customer_id.in_(chunk)))
-        db.session.execute(delete(ClientSpan).where(ClientSpan.customer_id.in_(chunk)))
-        _write(purchases_by_customer(None, rules, chunk), rules, summary, progress)
+        _replace(customer_ids[start : start + IDS_PER_QUERY], rules, summary, progress)
     return summary
+
+
+# A span as stored: its row, and its money rows (by currency).
+Stored = tuple[dict[str, Any], tuple[dict[str, Any], ...]]
+
+
+def _replace(
+    chunk: list[int],
+    rules: Rules,
+    summary: BuildSummary,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Rewrite those spans of the customers ``chunk`` that their orders now give otherwise,
+    and only those: new orders change a client's latest spans, the others stay as they are,
+    index entries and all (a request then writes a few pages, not every span of its
+    clients)."""
+    fresh: dict[tuple[int, date], Stored] = {}
+    for customer_id, purchases in purchases_by_customer(None, rules, chunk):
+        for span in timeline(purchases, rules):
+            row, money = _span_row(customer_id, span), tuple(_money_rows(customer_id, span))
+            fresh[customer_id, span.start] = (row, money)
+            _note_length(summary, span)
+        summary.customers += 1
+        if progress is not None:
+            progress(1)
+    stored = _stored(chunk)
+    gone = [key for key, kept in stored.items() if fresh.get(key) != kept]
+    for start in range(0, len(gone), IDS_PER_QUERY):
+        keys = gone[start : start + IDS_PER_QUERY]
+        # The customers' ids too: an index range, where SQLite scans the table for the pairs.
+        owners = {customer_id for customer_id, _ in keys}
+        for table in (SpanMoney, ClientSpan):
+            db.session.execute(
+                delete(table).where(
+                    table.customer_id.in_(owners),
+                    tuple_(table.customer_id, table.valid_from).in_(keys),
+                )
+            )
+    spans: list[dict[str, Any]] = []
+    money: list[dict[str, Any]] = []
+    for key, (row, amounts) in fresh.items():
+        if stored.get(key) != (row, amounts):
+            spans.append(row)
+            money += amounts
+        if len(spans) >= WRITE_BATCH:
+            summary.spans += _flush(spans, money)
+    summary.spans += _flush(spans, money)
+
+
+def _stored(chunk: list[int]) -> dict[tuple[int, date], Stored]:
+    """The stored spans of the customers ``chunk``, as ``_replace`` compares them."""
+    found: dict[tuple[int, date], Stored] = {}
+    spans, money = ClientSpan.__table__, SpanMoney.__table__
+    for row in db.session.execute(select(spans).where(spans.c.customer_id.in_(chunk))):
+        found[row.customer_id, row.valid_from] = (row._asdict(), ())
+    amounts = db.session.execute(
+        select(money)
+        .where(money.c.customer_id.in_(chunk))
+        .order_by(money.c.customer_id, money.c.valid_from, money.c.currency)
+    )
+    for amount in amounts:
+        row, kept = found[amount.customer_id, amount.valid_from]
+        found[amount.customer_id, amount.valid_from] = (row, (*kept, amount._asdict()))
+    return found
+
+
+def _note_length(summary: BuildSummary, span: Span) -> None:
+    """Raise the build's longest span of ``span``'s status to it."""
+    days = (span.end - span.start).days
+    if days > summary.longest.get(span.status, 0):
+        summary.longest[span.status] = days
 
 
 def _write(
@@ -206,6 +311,7 @@ def _write(
         for span in timeline(purchases, rules):
             spans.append(_span_row(customer_id, span))
             money += _money_rows(customer_id, span)
+            _note_length(summary, span)
         summary.customers += 1
         if progress is not None:
             progress(1)
@@ -239,6 +345,7 @@ def _span_row(customer_id: int, span: Span) -> dict[str, Any]:
         "won_back_on": span.won_back_on,
         "signals": " ".join(span.signals),
         "worst_change": None if span.worst_change is None else str(span.worst_change),
+        "worst_order": None if span.worst_change is None else float(span.worst_change),
     }
 
 
@@ -251,6 +358,9 @@ def _money_rows(customer_id: int, span: Span) -> list[dict[str, Any]]:
             "currency": currency,
             "revenue_before": revenue.get(currency),
             "spend_total": spend,
+            "valid_to": span.end,
+            "lost_on": span.lost_on,
+            "span_days": (span.last_day - span.first_day).days,
         }
         for currency, spend in span.spend_total
     ]
@@ -259,9 +369,21 @@ def _money_rows(customer_id: int, span: Span) -> list[dict[str, Any]]:
 # --- reading ------------------------------------------------------------------------------
 
 
-def _at(as_of: date):
+def held_at(as_of: date):
     """The spans that hold at ``as_of``."""
     return (ClientSpan.valid_from <= as_of) & (ClientSpan.valid_to > as_of)
+
+
+def status_at(status: str, as_of: date) -> tuple:
+    """The spans of ``status`` holding at ``as_of``: those ending in the days after it that
+    the longest span of the status lasts (``SpanLength``), a short range of the status index
+    whatever the date, rather than every span of the status ending after it."""
+    found = db.session.get(SpanLength, status)
+    longest = 0 if found is None else found.longest_days
+    where = (ClientSpan.status == status, held_at(as_of))
+    if longest >= (OPEN_END - as_of).days:
+        return where
+    return (*where, ClientSpan.valid_to <= as_of + timedelta(days=longest))
 
 
 class Listed(NamedTuple):
@@ -270,7 +392,6 @@ class Listed(NamedTuple):
     customer_id: int
     last_day: date
     signals: tuple[str, ...]
-    worst_change: Fraction | None
 
 
 def _counted(status: str, as_of: date, period_days: int):
@@ -280,20 +401,20 @@ def _counted(status: str, as_of: date, period_days: int):
         return (
             ClientSpan.won_back_on > as_of - timedelta(days=period_days),
             ClientSpan.won_back_on <= as_of,
-            _at(as_of),
+            held_at(as_of),
         )
-    return (ClientSpan.status == status, _at(as_of))
+    return status_at(status, as_of)
 
 
 def statuses_at(as_of: date) -> list[tuple[int, str, date | None]]:
     """``(customer id, status, won-back order counted)`` of every client with an order on or
     before ``as_of``, by customer id."""
     rows = db.session.execute(
-        select(ClientSpan.customer_id, ClientSpan.status, _raw(ClientSpan.won_back_on))
-        .where(_at(as_of))
+        select(ClientSpan.customer_id, ClientSpan.status, raw_date(ClientSpan.won_back_on))
+        .where(held_at(as_of))
         .order_by(ClientSpan.customer_id)
     )
-    return [(cid, status, None if won is None else _day(won)) for cid, status, won in rows]
+    return [(cid, status, None if won is None else parse_day(won)) for cid, status, won in rows]
 
 
 def listed_at(as_of: date, status: str, period_days: int) -> list[Listed]:
@@ -302,20 +423,24 @@ def listed_at(as_of: date, status: str, period_days: int) -> list[Listed]:
     rows = db.session.execute(
         select(
             ClientSpan.customer_id,
-            _raw(ClientSpan.last_day),
+            raw_date(ClientSpan.last_day),
             ClientSpan.signals,
-            ClientSpan.worst_change,
         ).where(*_counted(status, as_of, period_days))
     )
     return [
-        Listed(
-            cid,
-            _day(last_day),
-            tuple(signals.split()),
-            None if worst is None else Fraction(worst),
-        )
-        for cid, last_day, signals, worst in rows
+        Listed(cid, parse_day(last_day), tuple(signals.split())) for cid, last_day, signals in rows
     ]
+
+
+def shown_at(customer_ids: list[int], as_of: date) -> dict[int, tuple[date, list[str]]]:
+    """The last purchase and the signals at ``as_of`` of the clients ``customer_ids`` (those
+    with an order on or before it): their span's, by key."""
+    rows = db.session.execute(
+        select(ClientSpan.customer_id, raw_date(ClientSpan.last_day), ClientSpan.signals).where(
+            ClientSpan.customer_id.in_(customer_ids), held_at(as_of)
+        )
+    )
+    return {cid: (parse_day(last_day), signals.split()) for cid, last_day, signals in rows}
 
 
 def count_at(as_of: date, status: str, period_days: int) -> int:
@@ -324,63 +449,40 @@ def count_at(as_of: date, status: str, period_days: int) -> int:
     return db.session.scalar(select(func.count()).select_from(ClientSpan).where(*where))
 
 
-@dataclass
-class LostClient:
-    """A client lost at D: when they became lost, their first and last purchase, and per
-    currency their revenue before leaving and total spend."""
+class Lost(NamedTuple):
+    """A client lost at D and the day they became lost."""
 
     customer_id: int
     lost_on: date
-    first_day: date
-    last_day: date
-    revenue_before: dict[str, Decimal]
-    spend_total: dict[str, Decimal]
 
 
-def lost_since(as_of: date, after: date) -> list[LostClient]:
-    """The clients lost at ``as_of`` who became lost after ``after`` (an index range over the
-    day they became lost, which is on or before ``as_of``): one query, a row per client and
-    currency."""
+def lost_where(as_of: date, after: date) -> tuple:
+    """The spans of the clients lost at ``as_of`` who became lost after ``after`` (an index
+    range over the day they became lost, which is on or before ``as_of``)."""
+    return (
+        ClientSpan.status == "lost",
+        ClientSpan.lost_on > after,
+        ClientSpan.lost_on <= as_of,
+        held_at(as_of),
+    )
+
+
+def lost_since(as_of: date, after: date) -> list[Lost]:
+    """The clients lost at ``as_of`` who became lost after ``after``."""
     rows = db.session.execute(
-        select(
-            ClientSpan.customer_id,
-            _raw(ClientSpan.lost_on),
-            _raw(ClientSpan.first_day),
-            _raw(ClientSpan.last_day),
-            SpanMoney.currency,
-            SpanMoney.revenue_before,
-            SpanMoney.spend_total,
-        )
-        .join(
-            SpanMoney,
-            (SpanMoney.customer_id == ClientSpan.customer_id)
-            & (SpanMoney.valid_from == ClientSpan.valid_from),
-        )
-        .where(
-            ClientSpan.status == "lost",
-            ClientSpan.lost_on > after,
-            ClientSpan.lost_on <= as_of,
-            _at(as_of),
+        select(ClientSpan.customer_id, raw_date(ClientSpan.lost_on)).where(
+            *lost_where(as_of, after)
         )
     )
-    found: dict[int, LostClient] = {}
-    for cid, lost_on, first_day, last_day, currency, revenue, spend in rows:
-        client = found.get(cid)
-        if client is None:
-            client = found[cid] = LostClient(
-                cid, _day(lost_on), _day(first_day), _day(last_day), {}, {}
-            )
-        if revenue is not None:
-            client.revenue_before[currency] = revenue
-        client.spend_total[currency] = spend
-    return list(found.values())
+    return [Lost(cid, parse_day(lost_on)) for cid, lost_on in rows]
 
 
-def _raw(column):
-    """A date column as the driver gives it: SQLite's text is parsed by ``_day`` in C, not
-    by the column type's per-row processor."""
+def raw_date(column):
+    """A date column as the driver gives it: SQLite's text is parsed by ``parse_day`` in C,
+    not by the column type's per-row processor."""
     return type_coerce(column, String)
 
 
-def _day(value: date | str) -> date:
+def parse_day(value: date | str) -> date:
+    """A date read through ``raw_date``."""
     return value if isinstance(value, date) else date.fromisoformat(value)

@@ -78,13 +78,13 @@ def dashboard():
                 "Content-Disposition": f'attachment; filename="drying-up-{as_of.isoformat()}.csv"'
             },
         )
-    lost = service.lost_in_period(as_of)
+    lost = service.lost_totals(as_of)
     return render_template(
         "retention/dashboard.html",
         as_of=as_of,
         error=error,
         summary=service.summary(as_of, lost, drying_total),
-        bars=report.month_bars(service.monthly_lost(as_of, lost)),
+        bars=report.month_bars(service.monthly_lost(as_of, lost.by_day)),
         drying=drying,
         drying_total=drying_total,
         with_scores=scores is not None,
