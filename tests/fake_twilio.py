@@ -3,7 +3,12 @@
 ``POST /2010-04-01/Accounts/{sid}/Messages.json`` with HTTP Basic auth answers 201 and a JSON
 message with a fresh ``sid``, and records the request (form fields, auth). On demand (``fail``)
 the next answers are a 400 with a Twilio error code, a 429, a 500, or a time-out (the answer
-comes after the client gave up). A real server on 127.0.0.1, in a thread.
+comes after the client gave up). A real server on 127.0.0.1, in a thread
+(``FakeTwilioServer``), or in a process of its own (``FakeTwilioProcess``, as a real gateway
+is: the benchmark uses it, so the server does not share the worker's interpreter).
+``GET /_fake/count`` answers how many messages it accepted.
+
+    .venv/bin/python -m tests.fake_twilio     # prints its URL, serves until stdin closes
 """
 
 from __future__ import annotations
@@ -12,14 +17,20 @@ import base64
 import contextlib
 import itertools
 import json
+import subprocess
+import sys
 import threading
+import urllib.request
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 PATH_PREFIX = "/2010-04-01/Accounts/"
+COUNT_PATH = "/_fake/count"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -102,6 +113,14 @@ def _handler(state: FakeTwilio) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: Any) -> None:  # quiet
             return
 
+        def do_GET(self) -> None:
+            if self.path != COUNT_PATH:
+                self._answer(404, {"code": 20404, "message": "Not found", "status": 404})
+                return
+            with state._lock:
+                accepted = len(state.requests)
+            self._answer(200, {"accepted": accepted})
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length).decode()
@@ -155,3 +174,60 @@ class FakeTwilioServer:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+
+
+class FakeTwilioProcess:
+    """``with FakeTwilioProcess() as fake:`` serves the fake from a process of its own on
+    ``fake.url`` (with ``account_sid`` and ``auth_token`` as ``FakeTwilio``'s) until the block
+    ends; ``fake.accepted()`` asks it how many messages it took."""
+
+    def __init__(self) -> None:
+        self.account_sid = FakeTwilio.account_sid
+        self.auth_token = FakeTwilio.auth_token
+        self.url = ""
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> FakeTwilioProcess:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.fake_twilio"],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.url = (self.process.stdout.readline() if self.process.stdout else "").strip()
+        if not self.url:
+            self.__exit__()
+            raise RuntimeError("the fake Twilio server did not start")
+        return self
+
+    def accepted(self) -> int:
+        """How many messages the server accepted so far."""
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1
+        with direct.open(self.url + COUNT_PATH, timeout=10) as answer:
+            return int(json.load(answer)["accepted"])
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is None:
+            return
+        if self.process.stdin:
+            self.process.stdin.close()  # the server's cue to stop
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout:
+            self.process.stdout.close()
+        self.process = None
+
+
+def main() -> None:
+    """Serve until standard input closes, after printing the URL (``FakeTwilioProcess``)."""
+    with FakeTwilioServer() as state:
+        print(state.url, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from helpdesk import ChannelUnavailable, Delivery, DeliveryRefused, enqueue, hookimpl
 from helpdesk.core.models import OutboxItem, utcnow
@@ -129,3 +130,27 @@ def test_a_plugin_cannot_take_over_the_mail_channel(app):
     queue("refused", channel="mail")
     deliver_due()
     assert pager.delivered == []  # mail goes through SMTP, never a plugin's deliverer
+
+
+def test_an_untracked_item_is_written_at_once_and_goes_with_its_transaction(app):
+    due = utcnow() + timedelta(minutes=5)
+    assert enqueue("pager", {"outcome": "ok"}, dedupe_key="lost", track=False) is None
+    db.session.rollback()  # a rolled-back change leaves no item behind
+    assert db.session.scalars(select(OutboxItem)).all() == []
+    enqueue("pager", {"outcome": "ok", "n": 7}, dedupe_key="kept", due_at=due, track=False)
+    db.session.commit()
+    [row] = db.session.scalars(select(OutboxItem)).all()
+    assert (row.channel, row.dedupe_key, row.payload, row.status) == (
+        "pager",
+        "kept",
+        {"outcome": "ok", "n": 7},
+        "pending",
+    )
+    assert (row.attempts, row.last_error, row.ticket_id, row.claimed_until) == (0, "", None, None)
+    assert row.next_attempt_at == due and row.created_at <= utcnow()
+    with pytest.raises(IntegrityError):  # the key is unique, as for a tracked item
+        enqueue("pager", {}, dedupe_key="kept", track=False)
+    db.session.rollback()
+    assert deliver_due().total == 0
+    assert deliver_due(now=due).sent == 1 and item(row.id).status == "sent"
+    assert [delivery.payload["n"] for delivery in pager.delivered] == [7]

@@ -24,7 +24,7 @@ from helpdesk.extensions import db
 from plugins.surveys import gateways, service, text
 from plugins.surveys.models import SmsOptOut, SmsReply, Survey, SurveyTemplate
 from tests.conftest import PASSWORD, login, post_form
-from tests.fake_twilio import FakeTwilio, FakeTwilioServer
+from tests.fake_twilio import FakeTwilio, FakeTwilioProcess, FakeTwilioServer
 
 API = "/api/v1"
 PUBLIC_URL = "https://help.example.com"
@@ -1069,6 +1069,25 @@ def test_the_twilio_client_maps_answers_to_outcomes(fake: FakeTwilio):
     closed = gateways.make_twilio({**config, "SURVEYS_TWILIO_BASE_URL": "http://127.0.0.1:9"})
     with pytest.raises(ChannelUnavailable):
         closed(message)
+
+
+def test_the_fake_serves_from_a_process_of_its_own():
+    # The benchmark's gateway: a separate process, as a real one is (it shares no GIL).
+    with FakeTwilioProcess() as fake:
+        send = gateways.make_twilio(
+            {
+                "SURVEYS_TWILIO_BASE_URL": fake.url,
+                "SURVEYS_TWILIO_ACCOUNT_SID": fake.account_sid,
+                "SURVEYS_TWILIO_AUTH_TOKEN": fake.auth_token,
+                "SURVEYS_SMS_FROM": FROM,
+                "SURVEYS_TWILIO_TIMEOUT": 5,
+            }
+        )
+        message = {"to": MOBILE, "body": "hi", "status_callback": None}
+        assert [send(message)[:2] for _ in range(3)] == ["SM"] * 3
+        assert fake.accepted() == 3
+        process = fake.process
+    assert process is not None and process.returncode == 0
 
 
 def test_signature_matches_twilios_documented_example():

@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, overload
 
 from helpdesk.core.models import OutboxItem, utcnow
 from helpdesk.extensions import db
+
+# An item as ``enqueue(..., track=False)`` writes it (a Core statement, compiled once).
+_NEW_ITEM = OutboxItem.__table__.insert()
 
 
 class DeliveryRefused(Exception):
@@ -44,6 +47,7 @@ class Delivery:
 Deliverer = Callable[[Delivery], None]
 
 
+@overload
 def enqueue(
     channel: str,
     payload: dict[str, Any],
@@ -51,10 +55,49 @@ def enqueue(
     dedupe_key: str,
     ticket_id: int | None = None,
     due_at: datetime | None = None,
-) -> OutboxItem:
+    track: Literal[True] = True,
+) -> OutboxItem: ...
+
+
+@overload
+def enqueue(
+    channel: str,
+    payload: dict[str, Any],
+    *,
+    dedupe_key: str,
+    ticket_id: int | None = None,
+    due_at: datetime | None = None,
+    track: Literal[False],
+) -> None: ...
+
+
+def enqueue(
+    channel: str,
+    payload: dict[str, Any],
+    *,
+    dedupe_key: str,
+    ticket_id: int | None = None,
+    due_at: datetime | None = None,
+    track: bool = True,
+) -> OutboxItem | None:
     """Queue ``payload`` on ``channel`` in the current transaction, to go out at ``due_at``
     (default now). ``dedupe_key`` is unique across the outbox: the same work is never queued
-    twice, and a deliverer can use it to recognise a retry after a crash."""
+    twice, and a deliverer can use it to recognise a retry after a crash.
+
+    Returns the new ``OutboxItem``, written at the next flush. With ``track=False`` the row is
+    written at once by one Core ``INSERT`` and nothing is returned: no ORM object, so no
+    unit-of-work cost, for hot paths that never touch the item again (a survey queued by
+    every status change); the ticket ``ticket_id`` must be in the database already."""
+    if not track:
+        row = {
+            "channel": channel,
+            "dedupe_key": dedupe_key,
+            "payload": payload,
+            "next_attempt_at": due_at or utcnow(),
+            "ticket_id": ticket_id,
+        }
+        db.session.connection().execute(_NEW_ITEM, row)  # the other columns: their defaults
+        return None
     item = OutboxItem(
         channel=channel,
         dedupe_key=dedupe_key,

@@ -13,9 +13,9 @@ from typing import Any
 
 from flask import current_app, url_for
 from flask_babel import gettext as _
-from sqlalchemy import Select, and_, bindparam, func, or_, select, update
+from sqlalchemy import Row, Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy.orm import joinedload
 
 from helpdesk import (
     Agent,
@@ -45,6 +45,11 @@ DELIVERY_STATUSES = ("queued", "sending", "sent", "delivered", "undelivered", "f
 PUBLIC_STATUSES = (*STATUSES, "expired")
 # A survey's row as a resolve adds it (a Core statement: no unit-of-work work).
 NEW_SURVEY = Survey.__table__.insert()
+# A scheduled survey's end as the worker records it: the columns to set are the parameters
+# given besides ``survey_id`` (compiled once per set of columns).
+SETTLE = update(Survey.__table__).where(
+    Survey.__table__.c.id == bindparam("survey_id"), Survey.__table__.c.status == "scheduled"
+)
 
 
 def _config(key: str) -> Any:
@@ -78,15 +83,16 @@ def template_body(language: str) -> tuple[str, str]:
     return "en", text.DEFAULT_TEMPLATES["en"]
 
 
-def sms_text(body: str, ticket: Ticket, agent: Agent | None, customer: Customer) -> str:
-    """The template ``body`` filled in for ``ticket`` of ``customer``, resolved by ``agent``."""
-    first_name = (agent.name.split() or [""])[0] if agent is not None else ""
+def sms_text(body: str, *, agent_name: str | None, reference: str, customer_name: str) -> str:
+    """The template ``body`` filled in for the ticket ``reference`` (``#1234``) of the customer
+    ``customer_name``, resolved by the agent ``agent_name`` (``None``: no agent)."""
+    first_name = (agent_name.split() or [""])[0] if agent_name is not None else ""
     return text.fill(
         body,
         {
             "agent": first_name or _config("HELPDESK_NAME"),
-            "reference": ticket.reference,
-            "customer": customer.name,
+            "reference": reference,
+            "customer": customer_name,
             "helpdesk": _config("HELPDESK_NAME"),
         },
     )
@@ -110,9 +116,14 @@ def schedule(ticket: Ticket, agent_id: int | None, *, now: datetime | None = Non
         "due_at": due,
         "outbox_key": key,
     }
-    with db.session.no_autoflush:  # the ticket's own changes are flushed with its commit
-        db.session.execute(NEW_SURVEY, row)
-    enqueue(CHANNEL, {"survey_key": key}, dedupe_key=key, ticket_id=ticket.id, due_at=due)
+    # Both rows by Core statements on the transaction's connection: no unit-of-work work, and
+    # the ticket's own changes are flushed with its commit. The outbox item first: were the
+    # survey's row refused, an item finding no survey sends nothing (the other way round, a
+    # survey would wait for an item that never comes).
+    enqueue(
+        CHANNEL, {"survey_key": key}, dedupe_key=key, ticket_id=ticket.id, due_at=due, track=False
+    )
+    db.session.connection().execute(NEW_SURVEY, row)
     return key
 
 
@@ -155,35 +166,55 @@ def status_callback_url() -> str:
 @functools.cache
 def _due_query() -> Select:
     """The query of ``_due_survey``, built once (``key``, ``since`` and ``language`` are bound
-    at each call)."""
-    earlier = aliased(Survey)
+    at each call). Columns, not ORM objects: the worker reads one row per SMS."""
+    survey, ticket, customer = Survey.__table__, Ticket.__table__, Customer.__table__
+    agent, template, opt_out = Agent.__table__, SurveyTemplate.__table__, SmsOptOut.__table__
+    earlier = survey.alias("earlier")
     recent = (
-        select(earlier.id)
+        select(earlier.c.id)
         .where(
-            earlier.customer_id == Survey.customer_id,
-            earlier.id != Survey.id,
-            earlier.sent_at >= bindparam("since"),
+            earlier.c.customer_id == survey.c.customer_id,
+            earlier.c.id != survey.c.id,
+            earlier.c.sent_at >= bindparam("since"),
         )
         .exists()
     )
-    language = func.coalesce(func.nullif(Customer.language, ""), bindparam("language"))
+    language = func.coalesce(func.nullif(customer.c.language, ""), bindparam("language"))
     # The number's opt-out when the customer's is stored in E.164 already (the usual case).
-    opted_out = (
-        select(SmsOptOut.opted_out).where(SmsOptOut.phone == Customer.phone).scalar_subquery()
-    )
+    opted_out = select(opt_out.c.opted_out).where(opt_out.c.phone == customer.c.phone)
     return (
-        select(Survey, Ticket, Agent, Customer, recent, opted_out, SurveyTemplate.body)
-        .join(Ticket, Ticket.id == Survey.ticket_id)
-        .join(Customer, Customer.id == Survey.customer_id)
-        .outerjoin(Agent, Agent.id == Survey.agent_id)
-        .outerjoin(SurveyTemplate, SurveyTemplate.language == language)
-        .where(Survey.outbox_key == bindparam("key"))
+        select(
+            survey.c.id,
+            survey.c.status,
+            survey.c.message_sid,
+            survey.c.created_at,
+            survey.c.agent_id,
+            survey.c.ticket_id,
+            ticket.c.status.label("ticket_status"),
+            agent.c.name.label("agent_name"),
+            customer.c.name.label("customer_name"),
+            customer.c.phone,
+            customer.c.language,
+            recent.label("recent"),
+            opted_out.scalar_subquery().label("opted_out"),
+            template.c.body.label("template"),
+        )
+        .select_from(
+            survey.join(ticket, ticket.c.id == survey.c.ticket_id)
+            .join(customer, customer.c.id == survey.c.customer_id)
+            .outerjoin(agent, agent.c.id == survey.c.agent_id)
+            .outerjoin(template, template.c.language == language)
+        )
+        .where(survey.c.outbox_key == bindparam("key"))
     )
 
 
-def _due_survey(key: str, now: datetime):
-    """``(survey, ticket, agent, customer, sent to the customer recently, opted out by the
-    number as stored, the saved template of the customer's language)`` in one query."""
+def _due_survey(key: str, now: datetime) -> Row | None:
+    """The survey of outbox key ``key`` with what sending it needs, in one query: its ``id``,
+    ``status``, ``message_sid``, ``created_at``, ``agent_id``, ``ticket_id``; the ticket's
+    ``ticket_status``; ``agent_name``; the customer's ``customer_name``, ``phone`` and
+    ``language``; ``recent`` (another survey sent to the customer lately); ``opted_out`` (for
+    the number as the customer's record has it); the saved ``template`` of their language."""
     since = now - timedelta(days=_config("SURVEYS_MIN_DAYS_BETWEEN"))
     language = _config("BABEL_DEFAULT_LOCALE")
     return db.session.execute(
@@ -191,19 +222,19 @@ def _due_survey(key: str, now: datetime):
     ).first()
 
 
-def _opted_out(phone: phones.Phone, customer: Customer, stored: bool | None) -> bool:
+def _opted_out(phone: phones.Phone, stored_phone: str | None, stored: bool | None) -> bool:
     """Whether ``phone`` opted out (``stored``: the answer for the number as the customer's
-    record has it, read with the survey)."""
-    if phone.e164 == customer.phone:
+    record has it, ``stored_phone``, read with the survey)."""
+    if phone.e164 == stored_phone:
         return bool(stored)
     return bool(db.session.scalar(select(SmsOptOut.opted_out).where(SmsOptOut.phone == phone.e164)))
 
 
 def _reason_now(
-    ticket: Ticket, phone: phones.Phone, opted_out: Callable[[], bool], recent: bool
+    ticket_status: str, phone: phones.Phone, opted_out: Callable[[], bool], recent: bool
 ) -> str:
     """Why the survey is not sent, checked in this order; empty when it goes."""
-    if ticket.status not in ("resolved", "closed"):
+    if ticket_status not in ("resolved", "closed"):
         return "reopened"
     if phone.reason:
         return phone.reason
@@ -227,19 +258,28 @@ def deliver(delivery: Delivery) -> None:
     now = utcnow()
     db.session.rollback()  # read a fresh snapshot, not one a caller left open
     found = _due_survey(str(delivery.payload.get("survey_key")), now)
-    if found is None or found[0].status != "scheduled" or found[0].message_sid:
+    if found is None or found.status != "scheduled" or found.message_sid:
         db.session.rollback()
         return
-    survey, ticket, agent, customer, recent, stored_opt_out, saved = found
-    phone = phones.parse(customer.phone, region())
-    reason = _reason_now(ticket, phone, lambda: _opted_out(phone, customer, stored_opt_out), recent)
-    language = customer.language or _config("BABEL_DEFAULT_LOCALE")
-    template = saved or text.DEFAULT_TEMPLATES.get(language)
+    phone = phones.parse(found.phone, region())
+    reason = _reason_now(
+        found.ticket_status,
+        phone,
+        lambda: _opted_out(phone, found.phone, found.opted_out),
+        found.recent,
+    )
+    language = found.language or _config("BABEL_DEFAULT_LOCALE")
+    template = found.template or text.DEFAULT_TEMPLATES.get(language)
     if template is None:
         language, template = template_body(language)
-    body = sms_text(template, ticket, agent, customer)
+    body = sms_text(
+        template,
+        agent_name=found.agent_name,
+        reference=f"#{found.ticket_id}",  # as ``Ticket.reference``
+        customer_name=found.customer_name,
+    )
     sms = {"to": phone.e164, "body": body, "status_callback": status_callback_url()}
-    settled = _Settled(survey.id, survey.created_at, survey.agent_id, phone.e164, language)
+    settled = _Settled(found.id, found.created_at, found.agent_id, phone.e164, language)
     # Writes go in transactions of their own (on SQLite a read transaction cannot always
     # become a writing one), and no transaction stays open while the gateway is called.
     db.session.rollback()
@@ -248,7 +288,7 @@ def deliver(delivery: Delivery) -> None:
         return
     wake = _wake(phone, now)
     if wake > now:
-        _hold(settled, ticket.id, wake)
+        _hold(settled, found.ticket_id, wake)
         return
     try:
         sid = backend()(sms)
@@ -278,10 +318,8 @@ class _Settled:
     def mark(self, **values: Any) -> None:
         """Record how the send went (and count it in the roll-up), unless the survey left
         ``scheduled`` meanwhile. Commits."""
-        result = db.session.execute(
-            update(Survey.__table__)
-            .where(Survey.id == self.id, Survey.status == "scheduled")
-            .values(phone=self.phone, language=self.language, **values)
+        result = db.session.connection().execute(
+            SETTLE, {"survey_id": self.id, "phone": self.phone, "language": self.language, **values}
         )
         if result.rowcount:
             rollup.settle(self.created_at, self.agent_id, sent="sent_at" in values)
