@@ -125,24 +125,28 @@ def _filter_by_claim(query, value: str):
 
 @hookimpl
 def helpdesk_queue_filters() -> list[dict[str, Any]]:
+    wants, granted = _("Wants: %(o)s"), _("Granted: %(g)s")  # translated once, filled below
     choices = [("any", _("Any claim"))]
-    choices += [(outcome, _("Wants: %(o)s", o=outcome.replace("_", " "))) for outcome in OUTCOMES]
-    choices += [(f"granted:{g}", _("Granted: %(g)s", g=g.replace("_", " "))) for g in GRANTS]
+    choices += [(o, wants % {"o": o.replace("_", " ")}) for o in OUTCOMES]
+    choices += [(f"granted:{g}", granted % {"g": g.replace("_", " ")}) for g in GRANTS]
     return [{"name": "claim", "label": _("Claim"), "choices": choices, "apply": _filter_by_claim}]
 
 
 @hookimpl
 def helpdesk_queue_badges(tickets) -> dict[int, list[dict[str, str]]]:
-    found = service.claims_of(ticket.id for ticket in tickets)
+    found = service.claim_outcomes_of(ticket.id for ticket in tickets)
+    if not found:
+        return {}
+    label, granted, still_open = _("Claim: %(o)s"), _("Granted: %(g)s"), _("Open claim")
     return {
         ticket_id: [
             {
-                "label": _("Claim: %(o)s", o=claim.outcome_wanted.replace("_", " ")),
-                "title": _("Granted: %(g)s", g=claim.granted) if claim.granted else _("Open claim"),
-                "tone": "green" if claim.granted else "blue",
+                "label": label % {"o": wanted.replace("_", " ")},
+                "title": granted % {"g": given} if given else still_open,
+                "tone": "green" if given else "blue",
             }
         ]
-        for ticket_id, claim in found.items()
+        for ticket_id, (wanted, given) in found.items()
     }
 
 
