@@ -162,6 +162,8 @@ def helpdesk_queue_filters() -> list[dict[str, Any]]:
 @hookimpl
 def helpdesk_queue_badges(tickets) -> dict[int, list[dict[str, str]]]:
     waiting = service.follow_up_ticket_ids([ticket.id for ticket in tickets])
+    if not waiting:
+        return {}
     badge = {"label": _("Low score"), "title": _("Follow up the survey"), "tone": "red"}
     return {ticket_id: [badge] for ticket_id in waiting}
 

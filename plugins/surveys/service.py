@@ -570,16 +570,17 @@ def opt_out_states(customers: list[Customer]) -> dict[int, SmsOptOut | None]:
     return {c.id: by_phone.get(numbers[c.id]) or by_customer.get(c.id) for c in customers}
 
 
+_TICKET_SURVEYS = (
+    select(Survey)
+    .options(joinedload(Survey.agent))
+    .where(Survey.ticket_id == bindparam("ticket_id"))
+    .order_by(Survey.id.desc())
+)
+
+
 def ticket_surveys(ticket: Ticket) -> list[Survey]:
     """The ticket's surveys, newest first, with their agents."""
-    return list(
-        db.session.scalars(
-            select(Survey)
-            .options(joinedload(Survey.agent))
-            .where(Survey.ticket_id == ticket.id)
-            .order_by(Survey.id.desc())
-        )
-    )
+    return list(db.session.scalars(_TICKET_SURVEYS, {"ticket_id": ticket.id}))
 
 
 def customer_surveys(customer: Customer, limit: int = 10) -> list[Survey]:
@@ -595,15 +596,16 @@ def customer_surveys(customer: Customer, limit: int = 10) -> list[Survey]:
     )
 
 
+_FOLLOW_UP_TICKET_IDS = select(Survey.ticket_id).where(
+    Survey.follow_up.is_(True), Survey.ticket_id.in_(bindparam("ids", expanding=True))
+)
+
+
 def follow_up_ticket_ids(ticket_ids: list[int]) -> set[int]:
     """Which of ``ticket_ids`` wait for a follow-up after a low score."""
-    return set(
-        db.session.scalars(
-            select(Survey.ticket_id).where(
-                Survey.follow_up.is_(True), Survey.ticket_id.in_(ticket_ids)
-            )
-        )
-    )
+    if not ticket_ids:
+        return set()
+    return set(db.session.scalars(_FOLLOW_UP_TICKET_IDS, {"ids": ticket_ids}))
 
 
 def follow_up_done(ticket: Ticket) -> int:
