@@ -404,6 +404,16 @@ def test_problematic_client_ticket_shows_the_badge_and_warning(agent_client: Fla
     assert "Prepayment only. Handle with extra care." in text and 'role="alert"' in text
 
 
+@pytest.mark.hooks("helpdesk_ticket_panels")
+def test_ticket_page_shows_the_default_category_only_with_a_rule(agent_client: FlaskClient, cats):
+    customer_in("Ordinary", "o@example.com")
+    ticket = services.open_ticket(subject="Hello", body="x", customer_email="o@example.com")
+    assert "Client category" not in agent_client.get(f"/tickets/{ticket.id}").get_data(True)
+    service.update_category(cats["Ordinary"], {"discount_percent": "5"})
+    text = agent_client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+    assert "Client category" in text and "Discount: 5.00 %" in text
+
+
 @pytest.mark.hooks("helpdesk_queue_badges", "helpdesk_queue_filters")
 def test_queue_badges_and_filter_by_category(
     agent_client: FlaskClient, api_headers, cats, count_queries

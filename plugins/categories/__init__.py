@@ -98,7 +98,7 @@ def helpdesk_price_policy(customer, amount) -> dict[str, Any] | None:
 @hookimpl
 def helpdesk_ticket_panels(ticket) -> dict[str, Any] | None:
     category = service.categories_of([ticket.customer_id]).get(ticket.customer_id)
-    if category is None:
+    if category is None or service.is_plain_default(category):
         return None
     html = render_template("categories/ticket_panel.html", category=category, ticket=ticket)
     return {"title": _("Client category"), "html": Markup(html)}

@@ -49,6 +49,17 @@ def _default_key() -> str:
     return str(current_app.config["CATEGORIES_DEFAULT"]).strip().casefold()
 
 
+def is_plain_default(category: Category) -> bool:
+    """Whether ``category`` is the default one with nothing for an agent to heed (no warning,
+    no prepayment, no discount): a ticket page shows no panel for it."""
+    return (
+        category.name_key == _default_key()
+        and not category.warning
+        and not category.prepayment_required
+        and not category.discount_percent
+    )
+
+
 def default_category() -> Category | None:
     """The category of customers nobody put in one (the ``CATEGORIES_DEFAULT`` setting)."""
     return category_by_name(str(current_app.config["CATEGORIES_DEFAULT"]))
