@@ -15,7 +15,7 @@ from flask import current_app, url_for
 from flask_babel import gettext as _
 from sqlalchemy import Row, Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
 from helpdesk import (
     Agent,
@@ -572,7 +572,7 @@ def opt_out_states(customers: list[Customer]) -> dict[int, SmsOptOut | None]:
 
 _TICKET_SURVEYS = (
     select(Survey)
-    .options(joinedload(Survey.agent))
+    .options(selectinload(Survey.agent))  # no second query when there is no survey
     .where(Survey.ticket_id == bindparam("ticket_id"))
     .order_by(Survey.id.desc())
 )
