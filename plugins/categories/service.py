@@ -92,25 +92,12 @@ def categories_of(customer_ids: Iterable[int]) -> dict[int, Category]:
     return {customer_id: category for customer_id, category in rows}
 
 
-# Built once: the customers put in a category other than the default one.
-_OWN_CATEGORIES_OF = (
-    select(CustomerCategory.customer_id, Category)
-    .join(Category, Category.id == CustomerCategory.category_id)
-    .where(
-        CustomerCategory.customer_id.in_(bindparam("ids", expanding=True)),
-        Category.name_key != bindparam("default_key"),
-    )
-)
-
-
 def own_categories_of(customer_ids: Iterable[int]) -> dict[int, Category]:
     """The category of each of these customers who is in one other than the default (the
     exceptions a list of tickets marks), in one query."""
-    ids = sorted(set(customer_ids))
-    if not ids:
-        return {}
-    rows = db.session.execute(_OWN_CATEGORIES_OF, {"ids": ids, "default_key": _default_key()})
-    return {customer_id: category for customer_id, category in rows}
+    default_key = _default_key()
+    found = categories_of(customer_ids)
+    return {i: category for i, category in found.items() if category.name_key != default_key}
 
 
 def category_of(customer: Customer) -> Category | None:

@@ -134,19 +134,19 @@ def helpdesk_queue_filters() -> list[dict[str, Any]]:
 
 @hookimpl
 def helpdesk_queue_badges(tickets) -> dict[int, list[dict[str, str]]]:
-    found = service.claim_outcomes_of(ticket.id for ticket in tickets)
+    found = service.claims_of(ticket.id for ticket in tickets)
     if not found:
         return {}
     label, granted, still_open = _("Claim: %(o)s"), _("Granted: %(g)s"), _("Open claim")
     return {
         ticket_id: [
             {
-                "label": label % {"o": wanted.replace("_", " ")},
-                "title": granted % {"g": given} if given else still_open,
-                "tone": "green" if given else "blue",
+                "label": label % {"o": claim.outcome_wanted.replace("_", " ")},
+                "title": granted % {"g": claim.granted} if claim.granted else still_open,
+                "tone": "green" if claim.granted else "blue",
             }
         ]
-        for ticket_id, (wanted, given) in found.items()
+        for ticket_id, claim in found.items()
     }
 
 

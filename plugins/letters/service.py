@@ -212,21 +212,6 @@ def outcome_labels() -> dict[str, str]:
 _CLAIMS_OF = select(Claim).where(Claim.ticket_id.in_(bindparam("ids", expanding=True)))
 
 
-_CLAIM_OUTCOMES_OF = select(Claim.ticket_id, Claim.outcome_wanted, Claim.granted).where(
-    Claim.ticket_id.in_(bindparam("ids", expanding=True))
-)
-
-
-def claim_outcomes_of(ticket_ids: Iterable[int]) -> dict[int, tuple[str, str | None]]:
-    """What the claims of these tickets ask for and what was granted (``None`` while open), in
-    one query that reads no other column."""
-    ids = list(ticket_ids)
-    if not ids:
-        return {}
-    rows = db.session.execute(_CLAIM_OUTCOMES_OF, {"ids": ids})
-    return {ticket_id: (wanted, granted) for ticket_id, wanted, granted in rows}
-
-
 def claims_of(ticket_ids: Iterable[int]) -> dict[int, Claim]:
     """The claims of these tickets, in one query."""
     ids = list(ticket_ids)
