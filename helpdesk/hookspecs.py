@@ -16,6 +16,24 @@ def helpdesk_customer_registered(customer: Any) -> None:
     """Event, after commit: a customer record was created (by the form, the API, mail or an agent).
 
     ``customer`` is the ``Customer``. The return value is ignored.
+
+    For work that is cheaper in bulk, implement ``helpdesk_customers_registered`` instead (not
+    both: a plugin implementing both hears every customer twice).
+    """
+
+
+@hookspec
+def helpdesk_customers_registered(customers: Any) -> None:
+    """Event, after commit: the customers created by one transaction (one from the form, the
+    API or an agent; many from a batch of received mail or an import).
+
+    ``customers`` is a list of ``Customer``, in the order they were created; it fires once per
+    commit, after that commit's ``helpdesk_customer_registered`` events. Implement this one or
+    ``helpdesk_customer_registered``, not both: a plugin that gives each new customer rows of
+    its own (a category, a bonus card) writes them for all of them in a few statements here.
+    The customers were committed, so their attributes are expired: read what you need of all
+    of them in one query by their ids (``sqlalchemy.inspect(customer).identity`` gives an id
+    without a query). The return value is ignored.
     """
 
 

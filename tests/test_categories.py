@@ -209,7 +209,7 @@ def test_deleting_a_category_in_use_is_refused_or_reassigns(admin_client: FlaskC
 # --- a customer's category --------------------------------------------------------------------
 
 
-@pytest.mark.hooks("helpdesk_customer_registered", "helpdesk_customer_json")
+@pytest.mark.hooks("helpdesk_customers_registered", "helpdesk_customer_json")
 def test_registered_customer_gets_the_default_and_the_api_shows_it(
     client: FlaskClient, api_headers, cats
 ):

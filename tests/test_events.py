@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 
 from helpdesk import hookimpl
-from helpdesk.core import services
+from helpdesk.core import customers, events, services
 from helpdesk.core.errors import ValidationError
-from helpdesk.core.models import Ticket, utcnow
+from helpdesk.core.models import Customer, Ticket, utcnow
 from helpdesk.extensions import db
 
 
@@ -40,6 +40,23 @@ class Recorder:
         self.heard.append(("status_changed", old, new, committed))
 
 
+class BatchRecorder:
+    """Records each ``helpdesk_customers_registered``: its customers' addresses, whether they
+    were committed (another connection sees them all), and the addresses ``recorder`` had heard
+    one by one by then."""
+
+    def __init__(self) -> None:
+        self.heard: list[tuple[list[str], bool, list[str]]] = []
+
+    @hookimpl
+    def helpdesk_customers_registered(self, customers):
+        ids = [inspect(customer).identity[0] for customer in customers]
+        with db.engine.connect() as other:
+            seen = other.scalar(select(func.count(Customer.id)).where(Customer.id.in_(ids)))
+        singles = [event[1] for event in recorder.heard if event[0] == "customer_registered"]
+        self.heard.append(([customer.email for customer in customers], seen == len(ids), singles))
+
+
 class Broken:
     """A plugin that fails in every hook it implements."""
 
@@ -61,12 +78,14 @@ class VipDefaults:
 
 
 recorder = Recorder()
+batches = BatchRecorder()
 
 
 @pytest.fixture
 def app_plugins():
     recorder.heard.clear()
-    return [Broken(), recorder, VipDefaults()]
+    batches.heard.clear()
+    return [Broken(), recorder, batches, VipDefaults()]
 
 
 def test_events_fire_after_commit_in_order(app, agent):
@@ -98,6 +117,26 @@ def test_a_failed_change_fires_nothing(app):
         "other@example.com"
     ]
     assert db.session.scalar(select(func.count(Ticket.id))) == 1
+
+
+@pytest.mark.hooks("helpdesk_customer_registered", "helpdesk_customers_registered")
+def test_customers_registered_fires_once_per_commit_with_its_customers_after_each_one(app):
+    customers.add_new_customers(["a@example.com", "b@example.com"])
+    events.commit()
+    customers.add_new_customers(["lost@example.com"])
+    db.session.rollback()  # never fired, not even with the next commit
+    customers.register_customer({"email": "c@example.com"})
+    services.open_ticket(subject="s", body="b", customer_email="a@example.com")  # no new one
+    services.open_ticket(subject="s", body="b", customer_email="d@example.com")
+    assert batches.heard == [
+        (["a@example.com", "b@example.com"], True, ["a@example.com", "b@example.com"]),
+        (["c@example.com"], True, ["a@example.com", "b@example.com", "c@example.com"]),
+        (
+            ["d@example.com"],
+            True,
+            ["a@example.com", "b@example.com", "c@example.com", "d@example.com"],
+        ),
+    ]
 
 
 def test_ticket_defaults_raise_priority_and_due_date_but_never_lower(app):

@@ -16,6 +16,11 @@ from helpdesk.plugins import call_each
 
 _KEY = "helpdesk_pending_events"
 HOLD_KEY = "helpdesk_hold_events"  # set in ``session.info`` by a batch that fires them itself
+# (single event, its bulk event, the single event's argument, the bulk event's argument)
+_BULK_EVENTS = (
+    ("helpdesk_customer_registered", "helpdesk_customers_registered", "customer", "customers"),
+    ("helpdesk_order_recorded", "helpdesk_orders_recorded", "order", "orders"),
+)
 
 
 def queue(hook_name: str, **kwargs: Any) -> None:
@@ -42,13 +47,14 @@ def take() -> list[tuple[str, dict[str, Any]]]:
 
 def fire(pending: list[tuple[str, dict[str, Any]]]) -> None:
     """Fire events ``take``n earlier, in order (after the change they announce committed),
-    then ``helpdesk_orders_recorded`` once with every order of the ``helpdesk_order_recorded``
-    events among them."""
+    then each bulk event once with all the rows of its single events among them:
+    ``helpdesk_customers_registered`` and ``helpdesk_orders_recorded``."""
     for hook_name, kwargs in pending:
         call_each(hook_name, **kwargs)
-    recorded = [kwargs["order"] for name, kwargs in pending if name == "helpdesk_order_recorded"]
-    if recorded:
-        call_each("helpdesk_orders_recorded", orders=recorded)
+    for single, bulk, argument, bulk_argument in _BULK_EVENTS:
+        rows = [kwargs[argument] for name, kwargs in pending if name == single]
+        if rows:
+            call_each(bulk, **{bulk_argument: rows})
 
 
 @event.listens_for(Session, "after_rollback")

@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import select
 
-from helpdesk import Ticket, hookimpl, utcnow
+from helpdesk import Ticket, hookimpl, utcnow, write_intent
 from plugins.categories import service
 from plugins.categories.api import bp as api_bp
 from plugins.categories.models import Category, CustomerCategory
@@ -62,8 +62,9 @@ def helpdesk_reports() -> list[dict[str, Any]]:
 
 
 @hookimpl
-def helpdesk_customer_registered(customer) -> None:
-    service.assign_default(customer)
+def helpdesk_customers_registered(customers) -> None:
+    with write_intent():
+        service.assign_defaults(customers)
 
 
 @hookimpl

@@ -4,13 +4,15 @@ these functions; nothing else writes the plugin's tables."""
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Integer, bindparam, func, insert, literal, select, update
+from sqlalchemy import Integer, bindparam, func, insert, inspect, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from helpdesk import Agent, Conflict, Customer, Team, ValidationError, db, utcnow
@@ -389,23 +391,61 @@ def set_customer_category(
     return change
 
 
-def assign_default(customer: Customer) -> None:
-    """Put a newly registered customer in the default category (if it exists and is active)."""
+# Customers given their default category per statement (bind parameters stay far below
+# SQLite's limit).
+ASSIGN_CHUNK = 500
+_HISTORY = insert(CategoryChange.__table__)
+
+
+@functools.cache
+def _assign_missing(dialect_name: str) -> Any:
+    """For a database, built once: put those of the customers ``ids`` who exist and are in no
+    category into ``category_id``, returning their ids (one who is in one already, even by a
+    concurrent transaction, is skipped: ``ON CONFLICT DO NOTHING``)."""
+    table = CustomerCategory.__table__
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    chosen = select(
+        Customer.id,
+        bindparam("category_id", type_=Integer),
+        bindparam("now", type_=table.c.assigned_at.type),
+    ).where(Customer.id.in_(bindparam("ids", expanding=True)))
+    return (
+        dialect.insert(table)
+        .from_select(["customer_id", "category_id", "assigned_at"], chosen)
+        .on_conflict_do_nothing(index_elements=["customer_id"])
+        .returning(table.c.customer_id)
+    )
+
+
+def assign_defaults(customers: Sequence[Customer]) -> None:
+    """Put newly registered customers in the default category (if it exists and is active),
+    each with a "registered" history row, in a few statements and one commit. A customer
+    already in a category (an agent chose one meanwhile) keeps it and gets no history row."""
     category = default_category()
     if category is None or category.retired:
         return
-    if db.session.get(CustomerCategory, customer.id) is not None:
-        return
-    db.session.add(CustomerCategory(customer_id=customer.id, category_id=category.id))
-    db.session.add(
-        CategoryChange(
-            customer_id=customer.id,
-            new_category_id=category.id,
-            new_name=category.name,
-            reason="registered",
+    ids = list(dict.fromkeys(inspect(customer).identity[0] for customer in customers))
+    assign = _assign_missing(db.session.get_bind().dialect.name)
+    now = utcnow()
+    for start in range(0, len(ids), ASSIGN_CHUNK):
+        chunk = ids[start : start + ASSIGN_CHUNK]
+        given = set(
+            db.session.scalars(assign, {"ids": chunk, "category_id": category.id, "now": now})
         )
-    )
-    try:
-        db.session.commit()
-    except IntegrityError:  # an agent chose one meanwhile
-        db.session.rollback()
+        history = [
+            {
+                "customer_id": customer_id,
+                "old_category_id": None,
+                "old_name": "",
+                "new_category_id": category.id,
+                "new_name": category.name,
+                "agent_id": None,
+                "reason": "registered",
+                "created_at": now,
+            }
+            for customer_id in chunk
+            if customer_id in given
+        ]
+        if history:
+            db.session.execute(_HISTORY, history)
+    db.session.commit()

@@ -2,7 +2,8 @@
 cumulative discounts (tiers) in the price policy.
 
 Accrual on ``helpdesk_orders_recorded`` (a batch at a time), reversal on
-``helpdesk_order_refunded``, a card on ``helpdesk_customer_registered`` (``LOYALTY_AUTO_ISSUE``).
+``helpdesk_order_refunded``, cards on ``helpdesk_customers_registered`` (``LOYALTY_AUTO_ISSUE``,
+a commit's customers at a time).
 ``LOYALTY_DISCOUNT_COMBINE``, when set, is the price policy's ``PRICE_POLICY_COMBINE`` (one
 combiner for every discount).
 """
@@ -16,7 +17,7 @@ from flask import render_template, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup
 
-from helpdesk import Conflict, db, hookimpl, write_intent
+from helpdesk import hookimpl, write_intent
 from plugins.loyalty import cards, ledger, refunds, service, tiers
 from plugins.loyalty.api import bp as api_bp
 from plugins.loyalty.cli import loyalty as loyalty_commands
@@ -109,16 +110,13 @@ def helpdesk_reports() -> list[dict[str, Any]]:
 
 
 @hookimpl
-def helpdesk_customer_registered(customer) -> None:
+def helpdesk_customers_registered(customers) -> None:
     from flask import current_app
 
     if not current_app.config["LOYALTY_AUTO_ISSUE"]:
         return
     with write_intent():
-        try:
-            cards.issue_card(customer, reason="issued on registration")
-        except Conflict:  # an imported card came first
-            db.session.rollback()
+        cards.issue_on_registration(customers)
 
 
 @hookimpl

@@ -4,16 +4,20 @@ when and why."""
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
+from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, exists, insert, inspect, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from stdnum import luhn
 
-from helpdesk import Agent, Conflict, Customer, NotFound, ValidationError, db
+from helpdesk import Agent, Conflict, Customer, NotFound, ValidationError, db, utcnow
 from plugins.loyalty.models import Card, CardEvent
 
 # Spaces and dashes a printed or typed number may carry: "4000 1234-5678 9017".
@@ -68,15 +72,21 @@ def card_by_number(raw: Any) -> Card:
     raise NotFound(f"no card has the number {number}")
 
 
-def new_number() -> str:
-    """A fresh number in the configured format (random digits, then the check digit)."""
+def _random_number() -> str:
+    """A number in the configured format (random digits, then the check digit), not checked
+    against the stored ones."""
     config = current_app.config
     prefix, length = str(config["LOYALTY_CARD_PREFIX"]), int(config["LOYALTY_CARD_LENGTH"])
     with_luhn = bool(config["LOYALTY_CARD_LUHN"])
     body_length = length - len(prefix) - (1 if with_luhn else 0)
+    body = prefix + "".join(secrets.choice("0123456789") for _ in range(body_length))
+    return body + luhn.calc_check_digit(body) if with_luhn else body
+
+
+def new_number() -> str:
+    """A fresh number in the configured format (random digits, then the check digit)."""
     for _attempt in range(NEW_NUMBER_ATTEMPTS):
-        body = prefix + "".join(secrets.choice("0123456789") for _ in range(body_length))
-        number = body + luhn.calc_check_digit(body) if with_luhn else body
+        number = _random_number()
         if db.session.scalar(select(Card.id).where(Card.number == number)) is None:
             return number
     raise Conflict("no free card number found; make LOYALTY_CARD_LENGTH longer")
@@ -148,6 +158,110 @@ def issue_card(customer: Customer, agent: Agent | None = None, reason: Any = "")
     card = add_card(customer, agent=agent, reason=clean_reason(reason))
     db.session.commit()
     return card
+
+
+# --- a card for each newly registered customer ---------------------------------------------
+
+# Customers given a card per statement (bind parameters stay far below SQLite's limit).
+ISSUE_CHUNK = 500
+REGISTRATION_REASON = "issued on registration"
+_WITHOUT_ACTIVE_CARD = select(Customer.id).where(
+    Customer.id.in_(bindparam("ids", expanding=True)),
+    ~exists().where(Card.active_customer_id == Customer.id),
+)
+_TAKEN_NUMBERS = select(Card.number).where(Card.number.in_(bindparam("numbers", expanding=True)))
+_ISSUED_EVENTS = insert(CardEvent.__table__)
+
+
+@functools.cache
+def _insert_cards(dialect_name: str) -> Any:
+    """For a database, built once: insert cards, returning ``(id, customer_id)`` of those
+    inserted; a card whose customer holds an active card by now, or whose number was taken
+    meanwhile, is skipped (``ON CONFLICT DO NOTHING``, no error that would lose the others)."""
+    table = Card.__table__
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing().returning(table.c.id, table.c.customer_id)
+
+
+def _without_active_card(customer_ids: list[int]) -> list[int]:
+    """Those of the customers who exist and hold no active card, in the same order."""
+    found = set(db.session.scalars(_WITHOUT_ACTIVE_CARD, {"ids": customer_ids}))
+    return [customer_id for customer_id in customer_ids if customer_id in found]
+
+
+def _candidate_numbers(count: int) -> list[str | None]:
+    """``count`` new random numbers, each ``None`` when it is a card's already (or drawn
+    twice): one query for all."""
+    drawn = [_random_number() for _ in range(count)]
+    taken = set(db.session.scalars(_TAKEN_NUMBERS, {"numbers": sorted(set(drawn))}))
+    seen: set[str] = set()
+    numbers: list[str | None] = []
+    for number in drawn:
+        numbers.append(None if number in taken or number in seen else number)
+        seen.add(number)
+    return numbers
+
+
+def _issue_chunk(customer_ids: list[int]) -> int:
+    """Cards for those of the customers who hold no active card (not committed); each gets
+    ``NEW_NUMBER_ATTEMPTS`` tries at a free number, as ``new_number`` does. How many were
+    issued."""
+    insert_cards = _insert_cards(db.session.get_bind().dialect.name)
+    currency = current_app.config["LOYALTY_CURRENCY"]
+    issued = 0
+    pending = _without_active_card(customer_ids)
+    for _attempt in range(NEW_NUMBER_ATTEMPTS):
+        if not pending:
+            break
+        now = utcnow()
+        rows = [
+            {
+                "number": number,
+                "customer_id": customer_id,
+                "active_customer_id": customer_id,
+                "status": "active",
+                "replaced_by_id": None,
+                "currency": currency,
+                "balance": Decimal(0),
+                "owed": Decimal(0),
+                "created_at": now,
+            }
+            for customer_id, number in zip(pending, _candidate_numbers(len(pending)), strict=True)
+            if number is not None
+        ]
+        cards = db.session.execute(insert_cards, rows).all() if rows else []
+        if cards:
+            db.session.execute(
+                _ISSUED_EVENTS,
+                [
+                    {
+                        "card_id": card_id,
+                        "action": "issued",
+                        "agent_id": None,
+                        "reason": REGISTRATION_REASON,
+                        "created_at": now,
+                    }
+                    for card_id, _customer_id in sorted(cards)
+                ],
+            )
+        issued += len(cards)
+        got = {customer_id for _card_id, customer_id in cards}
+        pending = [customer_id for customer_id in pending if customer_id not in got]
+        if pending:  # a number was taken, or a card issued meanwhile (who then drops out)
+            pending = _without_active_card(pending)
+    return issued
+
+
+def issue_on_registration(customers: Sequence[Customer]) -> int:
+    """A new active card for each of these newly registered customers who holds none yet (an
+    imported card may have come first), each with its "issued on registration" event, in a
+    few statements and one commit. Returns how many cards were issued."""
+    ids = list(dict.fromkeys(inspect(customer).identity[0] for customer in customers))
+    issued = sum(
+        _issue_chunk(ids[start : start + ISSUE_CHUNK]) for start in range(0, len(ids), ISSUE_CHUNK)
+    )
+    db.session.commit()
+    return issued
 
 
 def block_card(card: Card, agent: Agent | None, reason: Any) -> Card:
