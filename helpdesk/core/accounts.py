@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from flask import current_app
@@ -25,8 +26,13 @@ from helpdesk.extensions import db
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 512
-# Checked against when the e-mail is unknown, so a failed login takes the same time either way.
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+@functools.cache
+def _dummy_hash(method: str) -> str:
+    """Checked against when the e-mail is unknown, so a failed login takes the same time
+    either way (made on the first failed login, not at every start of the CLI)."""
+    return generate_password_hash("not-a-real-password", method=method)
 
 
 def _hash(password: str) -> str:
@@ -51,7 +57,7 @@ def authenticate(email: str, password: str) -> Agent | None:
     """The active agent with this e-mail and password, or ``None``."""
     agent = agent_by_email(email or "")
     if agent is None or not agent.password_hash:
-        check_password_hash(_DUMMY_HASH, password or "")
+        check_password_hash(_dummy_hash(current_app.config["PASSWORD_HASH_METHOD"]), password or "")
         return None
     if not check_password_hash(agent.password_hash, password or ""):
         return None

@@ -25,7 +25,7 @@ import nh3
 from flask import current_app
 
 from helpdesk.core.attachments import Upload, content_type_for, safe_filename
-from helpdesk.core.mail.addresses import parse_address, parse_addresses
+from helpdesk.core.mail.addresses import parse_address, parse_addresses, simple_pair
 
 MAX_CACHED_HEADER_CHARS = 1000
 
@@ -95,16 +95,31 @@ def strip_mbox_line(raw: bytes) -> bytes:
 def header_text(msg: Message, name: str) -> str:
     """The first ``name`` header, decoded, cut to ``MAIL_MAX_HEADER_CHARS`` first (so a huge
     or hostile header costs little)."""
-    limit = current_app.config["MAIL_MAX_HEADER_CHARS"]
+    value = _first_raw(msg, name)
+    if not value:
+        return ""
+    try:
+        return str(POLICY.header_fetch_parse(name, value))
+    except Exception:  # a header the parser chokes on is read as it stands
+        return value
+
+
+def _first_raw(msg: Message, name: str) -> str:
+    """The first ``name`` header as it was received, cut to ``MAIL_MAX_HEADER_CHARS``."""
     wanted = name.lower()
     for key, value in msg.raw_items():
         if key.lower() == wanted:
-            value = str(value)[:limit]
-            try:
-                return str(POLICY.header_fetch_parse(key, value))
-            except Exception:  # a header the parser chokes on is read as it stands
-                return value
+            return str(value)[: current_app.config["MAIL_MAX_HEADER_CHARS"]]
     return ""
+
+
+def _address_text(msg: Message, name: str) -> str:
+    """An address header's text: as received when it is a plain ``Name <a@b.c>`` (decoding
+    would give the same text), else decoded by ``header_text``."""
+    value = _first_raw(msg, name)
+    if value and simple_pair(value) is not None:
+        return value.strip()
+    return header_text(msg, name)
 
 
 def _raw_header(msg: Message, name: str) -> str:
@@ -287,12 +302,12 @@ def parse_mail(raw: bytes) -> ParsedMail:
     ids = message_ids(_raw_header(message, "Message-ID"))
     references = message_ids(_raw_header(message, "In-Reply-To"))
     references += list(reversed(message_ids(_raw_header(message, "References"))))
-    cc_values = [header_text(message, name) for name in ("To", "Cc")]
+    cc_values = [_address_text(message, name) for name in ("To", "Cc")]
     return ParsedMail(
         raw=raw,
         message=message,
         message_id=ids[0] if ids else generated_message_id(raw),
-        sender=parse_address(header_text(message, "From")),
+        sender=parse_address(_address_text(message, "From")),
         subject=" ".join(header_text(message, "Subject").split()),
         body=body,
         body_html=sanitise_html("\n".join(htmls)) if htmls else None,
