@@ -76,15 +76,15 @@ def test_mail_leaves_the_mailbox_only_after_its_batch_committed(batch_app):
 
 
 def test_a_failing_mail_undoes_itself_alone(batch_app, monkeypatch):
-    real_open = services.open_ticket
+    real_values = services.opening_values
 
-    def refusing(**fields):
-        if fields["subject"] == "Refuse me":
-            db.session.rollback()  # as open_ticket does on invalid input
+    def refusing(customer, **fields):
+        if fields["subject"] == "Refuse me":  # refused after its customer was written
             raise ValidationError({"subject": "refused"})
-        return real_open(**fields)
+        return real_values(customer, **fields)
 
-    monkeypatch.setattr(services, "open_ticket", refusing)
+    # Both ways of storing mail (a run of common mails together, a mail alone) ask for it.
+    monkeypatch.setattr(services, "opening_values", refusing)
     raws = [mail(0), mail(1, subject="Refuse me"), mail(2), mail(0)]
     box = Box([*raws, (SAMPLES / "no_from_no_message_id.eml").read_bytes(), mail(5)])
     summary = run(box)
@@ -98,16 +98,14 @@ def test_a_failing_mail_undoes_itself_alone(batch_app, monkeypatch):
 
 
 def test_a_database_error_keeps_the_whole_open_batch(batch_app, monkeypatch):
-    from helpdesk.core.mail import batch
+    real_values = services.opening_values
 
-    real_ingest = batch.ingest
-
-    def failing(raw: bytes):
-        if b"batch-4@" in raw:
+    def failing(customer, **fields):
+        if customer.email == "customer4@example.org":
             raise db.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
-        return real_ingest(raw)
+        return real_values(customer, **fields)
 
-    monkeypatch.setattr(batch, "ingest", failing)
+    monkeypatch.setattr(services, "opening_values", failing)
     box = Box([mail(n) for n in range(6)])
     with pytest.raises(db.exc.OperationalError):
         run(box)

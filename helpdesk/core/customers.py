@@ -24,7 +24,7 @@ def customer_by_email(email: str) -> Customer | None:
     return db.session.scalar(select(Customer).where(Customer.email_key == email_key(email)))
 
 
-def _clean_fields(data: dict[str, Any]) -> dict[str, Any]:
+def clean_customer_fields(data: dict[str, Any]) -> dict[str, Any]:
     """Validate the customer fields present in ``data``; collect every error at once."""
     cleaners = {
         "email": lambda v: clean_email(v, "email"),
@@ -78,7 +78,7 @@ def register_customer(data: dict[str, Any]) -> Customer:
 
     Raises ``Conflict`` if the address already belongs to a customer.
     """
-    clean = _clean_fields({"email": data.get("email"), **data})
+    clean = clean_customer_fields({"email": data.get("email"), **data})
     customer = None if customer_by_email(clean["email"]) else _new_customer(clean)
     if customer is None:
         raise Conflict(f"a customer with the e-mail {clean['email']} already exists")
@@ -91,7 +91,7 @@ def find_or_create_customer(email: Any, name: Any = "", phone: Any = None) -> Cu
 
     Does not commit: callers make it part of their own change.
     """
-    clean = _clean_fields({"email": email, "name": name, "phone": phone})
+    clean = clean_customer_fields({"email": email, "name": name, "phone": phone})
     customer = customer_by_email(clean["email"])
     if customer is None:
         return _new_customer(clean) or customer_by_email(clean["email"])
@@ -119,7 +119,7 @@ def add_new_customers(emails: Sequence[str]) -> list[Customer]:
 
 def update_customer(customer: Customer, data: dict[str, Any]) -> Customer:
     """Change any of ``email``, ``name``, ``phone``, ``notes``, ``language``."""
-    clean = _clean_fields(data)
+    clean = clean_customer_fields(data)
     if "email" in clean and email_key(clean["email"]) != customer.email_key:
         if customer_by_email(clean["email"]) is not None:
             raise ValidationError({"email": "belongs to another customer"})

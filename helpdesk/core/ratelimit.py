@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Sequence
 
 from flask import current_app
 from sqlalchemy import select, text
@@ -72,3 +73,33 @@ def hit(key: str, setting: str, *, commit: bool = True) -> None:
         db.session.commit()
     if used > limit:
         raise RateLimited(retry_after)
+
+
+def limit_and_counts(keys: Sequence[str], setting: str) -> tuple[int, dict[str, int]]:
+    """The limit named by ``setting`` and how many uses each of ``keys`` has in the current
+    window (keys not yet used are left out): one query for many keys."""
+    limit, start, _ = _window(setting)
+    wanted = [key[:200] for key in keys]
+    if not wanted:
+        return limit, {}
+    rows = db.session.execute(
+        select(RateLimitHit.key, RateLimitHit.count).where(
+            RateLimitHit.key.in_(wanted), RateLimitHit.window_start == start
+        )
+    )
+    return limit, {key: count for key, count in rows}
+
+
+def hit_many(keys: Sequence[str], setting: str) -> None:
+    """Count one use of each of ``keys`` (distinct) in the caller's transaction, in one
+    statement run for all of them; the caller checked ``limit_and_counts`` first."""
+    if not keys:
+        return
+    _, start, _ = _window(setting)
+    db.session.execute(_UPSERT_ONE, [{"key": key[:200], "start": start} for key in keys])
+
+
+_UPSERT_ONE = text(
+    "INSERT INTO rate_limit_hits (key, window_start, count) VALUES (:key, :start, 1) "
+    "ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limit_hits.count + 1"
+)

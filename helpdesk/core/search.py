@@ -14,7 +14,7 @@ of a common word costs time that grows with the match count, so only the newest
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from flask import current_app
@@ -61,9 +61,7 @@ def _document(ticket_id: int) -> tuple[str, str, str] | None:
     bodies = db.session.scalars(
         select(Message.body).where(Message.ticket_id == ticket_id).order_by(Message.id)
     )
-    limit = current_app.config["SEARCH_MAX_DOCUMENT_CHARS"]
-    body = "\n\n".join(bodies)[:limit]
-    return row.subject, body, f"{row.name} {row.email}"
+    return row.subject, document_body(bodies), f"{row.name} {row.email}"
 
 
 def index_ticket(ticket_id: int) -> None:
@@ -81,26 +79,41 @@ def index_new_ticket(ticket: Ticket, customer: Customer, body: str) -> None:
 
 
 def _write(ticket_id: int, subject: str, body: str, customer: str) -> None:
-    params = {"id": ticket_id, "subject": subject, "body": body, "customer": customer}
+    write_documents([(ticket_id, subject, body, customer)])
+
+
+def write_documents(documents: Sequence[tuple[int, str, str, str]]) -> None:
+    """Store the search documents ``(ticket id, subject, body, customer)`` of many tickets in
+    the caller's transaction, each statement run once for all of them. The body is taken as
+    given: cut it to ``SEARCH_MAX_DOCUMENT_CHARS`` first (``document_body``)."""
+    if not documents:
+        return
+    params = [
+        {"id": ticket_id, "subject": subject, "body": body, "customer": customer}
+        for ticket_id, subject, body, customer in documents
+    ]
     if _is_postgres():
-        db.session.execute(
-            text(
-                "INSERT INTO ticket_search (ticket_id, subject, body, customer) "
-                "VALUES (:id, :subject, :body, :customer) ON CONFLICT (ticket_id) DO UPDATE "
-                "SET subject = excluded.subject, body = excluded.body, "
-                "customer = excluded.customer"
-            ),
-            params,
-        )
+        db.session.execute(_PG_UPSERT, params)
     else:
-        db.session.execute(text("DELETE FROM ticket_fts WHERE rowid = :id"), params)
-        db.session.execute(
-            text(
-                "INSERT INTO ticket_fts (rowid, subject, body, customer) "
-                "VALUES (:id, :subject, :body, :customer)"
-            ),
-            params,
-        )
+        db.session.execute(_FTS_DELETE, params)
+        db.session.execute(_FTS_INSERT, params)
+
+
+def document_body(bodies: Iterable[str]) -> str:
+    """The searchable text of a ticket's message bodies, in order."""
+    return "\n\n".join(bodies)[: current_app.config["SEARCH_MAX_DOCUMENT_CHARS"]]
+
+
+_PG_UPSERT = text(
+    "INSERT INTO ticket_search (ticket_id, subject, body, customer) "
+    "VALUES (:id, :subject, :body, :customer) ON CONFLICT (ticket_id) DO UPDATE "
+    "SET subject = excluded.subject, body = excluded.body, customer = excluded.customer"
+)
+_FTS_DELETE = text("DELETE FROM ticket_fts WHERE rowid = :id")
+_FTS_INSERT = text(
+    "INSERT INTO ticket_fts (rowid, subject, body, customer) "
+    "VALUES (:id, :subject, :body, :customer)"
+)
 
 
 def index_customer_tickets(customer_id: int) -> None:

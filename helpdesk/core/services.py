@@ -55,7 +55,9 @@ def _record(ticket: Ticket, actor: Actor, kind: str, **data: Any) -> None:
     db.session.add(event)
 
 
-def _count(team_id: int | None, status: str, delta: int) -> None:
+def count_status(team_id: int | None, status: str, delta: int) -> None:
+    """Add ``delta`` to the count of ``team_id``'s tickets in ``status`` (the queue's
+    counters), in the caller's transaction."""
     db.session.execute(
         text(
             "INSERT INTO status_counts (team_key, status, count) VALUES (:team, :status, :delta) "
@@ -176,6 +178,42 @@ def _add_participants(ticket: Ticket, mail: MailFields | None) -> None:
             db.session.add(TicketParticipant(ticket_id=ticket.id, email_key=key, role="cc"))
 
 
+def opening_values(
+    customer: Customer,
+    *,
+    subject: str,
+    kind: str,
+    priority: str | None,
+    team_id: int | None,
+    assignee_id: int | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The columns a ticket opened ``now`` for ``customer`` gets from its cleaned input and
+    the plugins' proposals (``helpdesk_ticket_defaults``): ``subject``, ``kind``,
+    ``priority``, ``due_at``, ``team_id`` and ``assignee_id``."""
+    chosen_priority = priority or "normal"
+    data = {
+        "subject": subject,
+        "kind": kind,
+        "priority": chosen_priority,
+        "due_at": due_at_for(chosen_priority, now),
+        "team_id": team_id,
+        "assignee_id": assignee_id,
+    }
+    proposals = _plugin_defaults(customer, data)
+    if "priority" in proposals:
+        data["priority"] = proposals["priority"]
+        data["due_at"] = due_at_for(data["priority"], now)
+    data["due_at"] = min(data["due_at"], proposals.get("due_at", data["due_at"]))
+    if data["team_id"] is None and proposals.get("team_id"):
+        data["team_id"] = _team(proposals["team_id"]).id
+    if data["assignee_id"] is None and (
+        proposed := _proposed_assignee(proposals.get("assignee_id"))
+    ):
+        data["assignee_id"] = proposed.id
+    return data
+
+
 def open_ticket(
     *,
     subject: Any,
@@ -243,34 +281,17 @@ def open_ticket(
     assert customer is not None
 
     now = utcnow()
-    chosen_priority = clean["priority"] or "normal"
-    data = {
-        "subject": clean["subject"],
-        "kind": clean["kind"],
-        "priority": chosen_priority,
-        "due_at": due_at_for(chosen_priority, now),
-        "team_id": clean["team"].id if clean["team"] else None,
-        "assignee_id": clean["assignee"].id if clean["assignee"] else None,
-    }
-    proposals = _plugin_defaults(customer, data)
-    if "priority" in proposals:
-        data["priority"] = proposals["priority"]
-        data["due_at"] = due_at_for(data["priority"], now)
-    data["due_at"] = min(data["due_at"], proposals.get("due_at", data["due_at"]))
-    if data["team_id"] is None and proposals.get("team_id"):
-        data["team_id"] = _team(proposals["team_id"]).id
-    if data["assignee_id"] is None and (
-        proposed := _proposed_assignee(proposals.get("assignee_id"))
-    ):
-        data["assignee_id"] = proposed.id
-
+    data = opening_values(
+        customer,
+        subject=clean["subject"],
+        kind=clean["kind"],
+        priority=clean["priority"],
+        team_id=clean["team"].id if clean["team"] else None,
+        assignee_id=clean["assignee"].id if clean["assignee"] else None,
+        now=now,
+    )
     ticket = Ticket(
-        subject=data["subject"],
-        kind=data["kind"],
-        priority=data["priority"],
-        due_at=data["due_at"],
-        team_id=data["team_id"],
-        assignee_id=data["assignee_id"],
+        **data,
         customer=customer,
         status="new",
         source=source,
@@ -299,7 +320,7 @@ def open_ticket(
             db.session.rollback()
             raise
     _record(ticket, opened_by or customer, "created", source=source, priority=ticket.priority)
-    _count(ticket.team_id, ticket.status, +1)
+    count_status(ticket.team_id, ticket.status, +1)
     search.index_new_ticket(ticket, customer, clean["body"])
     events.queue("helpdesk_ticket_created", ticket=ticket)
     outbound.ticket_opened(
@@ -355,7 +376,7 @@ def add_message(
     if not target and not internal and _reply_opens(ticket, author):
         target = "open"
     if target and target != ticket.status:
-        _change_status(ticket, author, target)
+        change_status(ticket, author, target)
     search.index_ticket(ticket.id)
     events.queue("helpdesk_message_added", ticket=ticket, message=message)
     outbound.message_added(ticket, message)
@@ -370,10 +391,12 @@ def _reply_opens(ticket: Ticket, author: Agent | Customer) -> bool:
     return ticket.status == "new"
 
 
-def _change_status(ticket: Ticket, actor: Actor, new: str) -> None:
+def change_status(ticket: Ticket, actor: Actor, new: str) -> None:
+    """Move ``ticket`` to status ``new`` in the caller's transaction: counters, history,
+    the resolved notice, the ``helpdesk_ticket_status_changing`` hook, the event queued."""
     old = ticket.status
-    _count(ticket.team_id, old, -1)
-    _count(ticket.team_id, new, +1)
+    count_status(ticket.team_id, old, -1)
+    count_status(ticket.team_id, new, +1)
     ticket.status = new
     if new == "resolved":
         ticket.resolved_at = utcnow()
@@ -439,8 +462,8 @@ def update_ticket(
     changed: list[str] = []
     if "team" in clean and (clean["team"].id if clean["team"] else None) != ticket.team_id:
         new_team = clean["team"]
-        _count(ticket.team_id, ticket.status, -1)
-        _count(new_team.id if new_team else None, ticket.status, +1)
+        count_status(ticket.team_id, ticket.status, -1)
+        count_status(new_team.id if new_team else None, ticket.status, +1)
         _record(
             ticket,
             actor,
@@ -452,7 +475,7 @@ def update_ticket(
         ticket.team = new_team
         changed.append("team")
     if "status" in clean and clean["status"] != ticket.status:
-        _change_status(ticket, actor, clean["status"])
+        change_status(ticket, actor, clean["status"])
         changed.append("status")
     if "priority" in clean and clean["priority"] != ticket.priority:
         _record(ticket, actor, "priority", old=ticket.priority, new=clean["priority"])
@@ -552,7 +575,7 @@ def merge_tickets(source: Ticket, target: Ticket, *, actor: Agent) -> Ticket:
         update(Attachment).where(Attachment.ticket_id == source.id).values(ticket_id=target.id)
     )
     if source.status != "closed":
-        _change_status(source, actor, "closed")
+        change_status(source, actor, "closed")
     source.merged_into_id = target.id
     now = utcnow()
     source.updated_at = now
@@ -560,7 +583,7 @@ def merge_tickets(source: Ticket, target: Ticket, *, actor: Agent) -> Ticket:
     _record(source, actor, "merged_into", target=target.id, messages=moved)
     _record(target, actor, "merged_from", source=source.id, messages=moved)
     if target.status in REOPENING_STATUSES:
-        _change_status(target, actor, "open")
+        change_status(target, actor, "open")
     search.index_ticket(source.id)
     search.index_ticket(target.id)
     _commit_ticket()

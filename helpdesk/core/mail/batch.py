@@ -7,6 +7,9 @@ back (a mail refused or failing) undoes that mail alone, which then goes to the 
 while the batch goes on. Only after the batch's transaction has committed are the events of
 its changes fired and its mails removed from the mailbox, so a crash or a database error in
 the middle loses nothing: the next run reads the same mails, recognised by their Message-IDs.
+
+The common mails of a batch are stored a run at a time (see ``bulk``), the others one by one
+through ``ingest``; either way each mail's outcome is reported in the order received.
 """
 
 from __future__ import annotations
@@ -15,28 +18,39 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection, RootTransaction
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import InstanceState, Session
 
 from helpdesk.core import events
+from helpdesk.core.mail import bulk
 from helpdesk.core.mail.ingest import Outcome, ingest
 from helpdesk.extensions import db
 
 Done = Callable[[], None]
+OnOutcome = Callable[[Outcome], None]
+# How many mails ahead a run is planned from (the size of its look-up queries).
+RUN_LOOKAHEAD = 50
 
 
 class MailBatch:
     """Ingest mails into batches of at most ``max_mails`` mails or ``max_bytes`` bytes; use
-    as a context manager (leaving it normally commits the last batch, an exception drops it)."""
+    as a context manager (leaving it normally commits the last batch, an exception drops it).
+    ``on_outcome`` hears what became of each mail, in order, as its batch is stored."""
 
-    def __init__(self, *, max_mails: int, max_bytes: int) -> None:
+    def __init__(
+        self, *, max_mails: int, max_bytes: int, on_outcome: OnOutcome = lambda outcome: None
+    ) -> None:
         self.max_mails = max(1, max_mails)
         self.max_bytes = max_bytes
+        self.on_outcome = on_outcome
         self._connection: Connection | None = None
         self._transaction: RootTransaction | None = None
         self._previous: Any = None
         self._events: list[tuple[str, dict[str, Any]]] = []
+        self._waiting: list[bytes] = []
         self._dones: list[Done] = []
         self._bytes = 0
 
@@ -54,22 +68,66 @@ class MailBatch:
         else:
             self._drop()
 
-    def ingest(self, raw: bytes, done: Done) -> Outcome:
-        """Ingest one mail in the open batch (opening one if needed); ``done`` (removing
-        the mail from its mailbox) is called once the batch is committed."""
+    def ingest(self, raw: bytes, done: Done) -> None:
+        """Take one mail into the batch; it is stored when the batch is full or committed,
+        and ``done`` (removing the mail from its mailbox) is called once it is committed."""
+        self._waiting.append(raw)
+        self._dones.append(done)
+        self._bytes += len(raw)
+        if len(self._dones) >= self.max_mails or self._bytes >= self.max_bytes:
+            self.commit()
+
+    def _store_waiting(self) -> None:
+        """Store the mails taken since the last time, runs of common ones together."""
         if self._connection is None:
             self._open()
+        raws, self._waiting = self._waiting, []
+        plains = [bulk.receive(raw) for raw in raws]
+        position = 0
+        while position < len(raws):
+            head: list[bulk.Plain] = []
+            for plain in plains[position : position + RUN_LOOKAHEAD]:
+                if plain is None:
+                    break
+                head.append(plain)
+            run = bulk.plan(head) if head else []
+            if run:
+                outcomes = self._write_run(run, raws[position : position + len(run)])
+            else:
+                outcomes = [self._ingest_one(raws[position])]
+            position += len(outcomes)
+            for outcome in outcomes:
+                self.on_outcome(outcome)
+
+    def _write_run(self, run: list[bulk.Planned], raws: list[bytes]) -> list[Outcome]:
+        """Write a run together; should that fail (a customer or ticket changed by someone
+        else meanwhile, or a bug), its mails go through ``ingest`` one by one instead."""
+        try:
+            outcomes = bulk.write(run)
+        except IntegrityError:
+            outcomes = []
+        except DBAPIError:
+            raise
+        except Exception:
+            current_app.logger.exception("a run of %d mails is stored one by one", len(run))
+            outcomes = []
+        if not outcomes:
+            db.session.rollback()
+            return [self._ingest_one(raw) for raw in raws]
+        self._settle()
+        return outcomes
+
+    def _ingest_one(self, raw: bytes) -> Outcome:
         outcome = ingest(raw)
+        self._settle()
+        return outcome
+
+    def _settle(self) -> None:
         self._events += events.take()  # a mail rolled back had its own events dropped
         db.session.rollback()  # what a mail left uncommitted (a lookup's savepoint) goes
         # Each mail starts from an empty identity map, reading rows afresh as a mail of its
         # own would (and the commits of a batch stay cheap: nothing left to expire).
         db.session.expunge_all()
-        self._dones.append(done)
-        self._bytes += len(raw)
-        if len(self._dones) >= self.max_mails or self._bytes >= self.max_bytes:
-            self.commit()
-        return outcome
 
     def _open(self) -> None:
         self._previous = db.session.registry()
@@ -84,7 +142,14 @@ class MailBatch:
         db.session.registry.set(session)
 
     def commit(self) -> None:
-        """Commit the open batch, then fire its events and remove its mails from the mailbox."""
+        """Store the mails waiting, commit the open batch, then fire its events and remove
+        its mails from the mailbox."""
+        if self._waiting:
+            try:
+                self._store_waiting()
+            except BaseException:  # nothing of the batch is kept: its mails stay in the box
+                self._drop()
+                raise
         if self._connection is None or self._transaction is None:
             return
         self._transaction.commit()
@@ -115,7 +180,7 @@ class MailBatch:
         if self._connection is not None:
             self._connection.close()
         self._connection = self._transaction = self._previous = None
-        self._events, self._dones, self._bytes = [], [], 0
+        self._events, self._waiting, self._dones, self._bytes = [], [], [], 0
 
 
 def _attached(

@@ -133,9 +133,11 @@ def run(source: MaildirSource | ImapSource, on_each: Callable[[], None] = lambda
     summary = Summary()
     config = current_app.config
     with MailBatch(
-        max_mails=config["MAIL_FETCH_BATCH_SIZE"], max_bytes=config["MAIL_FETCH_BATCH_BYTES"]
+        max_mails=config["MAIL_FETCH_BATCH_SIZE"],
+        max_bytes=config["MAIL_FETCH_BATCH_BYTES"],
+        on_outcome=summary.add,
     ) as batch:
         for raw, done in source:
-            summary.add(batch.ingest(raw, done))
+            batch.ingest(raw, done)
             on_each()
     return summary

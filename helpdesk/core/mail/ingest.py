@@ -181,6 +181,7 @@ def _store_or_quarantine(
             return Outcome("duplicate", reason=mail.message_id)
         raise
     except ValidationError as exc:
+        db.session.rollback()  # a refusal after some rows were written: none of them stays
         detail = "; ".join(f"{field}: {text}" for field, text in exc.errors.items())
         return _quarantine(raw, "rejected", mail, detail)
     except DBAPIError:

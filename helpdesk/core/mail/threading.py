@@ -18,7 +18,7 @@ from helpdesk.core.models import Agent, Message, Ticket, TicketParticipant
 from helpdesk.core.services import final_ticket
 from helpdesk.extensions import db
 
-_SUBJECT_TAG = re.compile(r"\[#(\d{1,9})\]")
+SUBJECT_TAG = re.compile(r"\[#(\d{1,9})\]")
 MAX_REFERENCES = 50
 
 
@@ -75,7 +75,7 @@ def by_stored_reference(references: list[str]) -> Ticket | None:
 
 def by_subject_tag(subject: str) -> Ticket | None:
     """The ticket named by a ``[#1234]`` tag in the subject."""
-    match = _SUBJECT_TAG.search(subject or "")
+    match = SUBJECT_TAG.search(subject or "")
     return _live(int(match.group(1))) if match else None
 
 
