@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from email import policy as email_policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -168,6 +169,103 @@ def test_an_acknowledgement_whose_ticket_is_gone_is_dead_at_once(client, smtp):
     assert smtp.received == []
     db.session.expire_all()
     assert "no longer exists" in db.session.get(OutboxItem, ack.id).last_error
+
+
+def _later(ticket: Ticket) -> OutboxItem:
+    """Queue the ticket's acknowledgement to be composed by the worker, as ``open_ticket`` does."""
+    item = outbound.queue_mail(compose.acknowledgement_later(ticket), ticket_id=ticket.id)
+    db.session.commit()
+    return item
+
+
+def _comparable(payload: dict[str, Any]) -> dict[str, Any]:
+    """A composed payload without what differs between two composings of one mail: the raw
+    message (its MIME boundaries) and the status link's signing time."""
+    link = re.compile(r"/status/[\w.-]+")
+    return {
+        **{key: value for key, value in payload.items() if key != "raw"},
+        "text": link.sub("/status/LINK", payload["text"]),
+        "html": link.sub("/status/LINK", payload["html"]),
+    }
+
+
+def test_a_batch_of_acknowledgements_is_composed_as_each_one_alone(app, agent, count_queries):
+    """The worker composes a claimed batch together (tickets, customers and threads read in
+    one query each, whatever the batch's size); each mail is what composing it alone makes,
+    threads included: a customer's own Message-ID, mail queued before the acknowledgement but
+    not after it, even when more than ``MAX_REFERENCES`` came after it."""
+    app.config["MAIL_SEND_ACKNOWLEDGEMENT"] = False
+    opened = {"body": "Hello", "source": "email"}
+    by_web = services.open_ticket(subject="By web", customer_email="w@example.com", **opened)
+    by_mail = services.open_ticket(
+        subject="By mail",
+        customer_email="m@example.com",
+        mail=services.MailFields(message_id="<first@client.example>"),
+        **opened,
+    )
+    answered = services.open_ticket(subject="Answered", customer_email="a@example.com", **opened)
+    busy = services.open_ticket(subject="Busy", customer_email="b@example.com", **opened)
+    gone_id = busy.id + 1000
+    _queue_copies(busy, 3, prefix="before")
+    later = [_later(ticket) for ticket in (by_web, by_mail, answered, busy)]
+    services.add_message(answered, body="On it.", author=agent)  # after its acknowledgement
+    _queue_copies(busy, compose.MAX_REFERENCES + 2, prefix="after")
+    last = services.open_ticket(subject="Last", customer_email="l@example.com", **opened)
+    later.append(_later(last))
+    db.session.expire_all()
+    payloads = [item.payload for item in later]
+    composed = outbox("reply")[0].payload
+    gone = {**payloads[0], "ticket_id": gone_id}
+
+    with count_queries as few:
+        ready = compose.ready_to_send([payloads[0], composed, payloads[1], payloads[2]])
+    assert len(few.statements) == 3  # tickets with customers, our thread ids, theirs
+    assert ready[1] is composed  # a mail composed when queued goes as it is
+    with count_queries as all_of_them:
+        batch = compose.ready_to_send([*payloads, gone])
+    # The busy ticket's newest ten mails came after its acknowledgement: read again alone.
+    assert len(all_of_them.statements) == 3 + 2
+    assert isinstance(batch[-1], compose.TicketGone)
+
+    tickets = [by_web, by_mail, answered, busy, last]
+    for ticket, payload, made in zip(tickets, payloads, batch, strict=False):
+        alone = compose.acknowledgement_mail(ticket, date=payload["date"])
+        assert _comparable(made) == _comparable(alone)
+        assert made["message_id"] == payload["message_id"] and "raw" in made
+    headers = [made["headers"].get("References", "").split() for made in batch[:5]]
+    assert headers[0] == headers[2] == headers[4] == []  # the reply is not answered
+    assert headers[1] == ["<first@client.example>"]
+    before = [make_message_id(busy.id, f"before{number}") for number in range(3)]
+    assert headers[3] == before
+
+
+def test_headers_and_parts_are_written_as_compat32_writes_them(app, agent, monkeypatch):
+    """Messages are written with the boundaries set ahead and short ASCII headers unfolded:
+    byte for byte what the stdlib's own way writes (the boundaries apart, which are random)."""
+    ticket = services.open_ticket(
+        subject="Ünïcode " + "long subject " * 12 + " Bcc: x@evil.example",
+        body="x",
+        customer_email="z@example.com",
+        customer_name='Zoë "Z" O\'Brien, 👩‍💻 ' + "name " * 20,
+    )
+    message = services.add_message(ticket, body="=== a line of = signs ===\n" * 40, author=agent)
+    payloads = [
+        compose.acknowledgement_mail(ticket),
+        compose.reply_mail(ticket, message, agent),
+        compose.resolved_mail(ticket),
+    ]
+    boundary = re.compile(r"={15}\d+==")
+    ours = [boundary.sub("B", compose.with_raw(payload)["raw"]) for payload in payloads]
+    monkeypatch.setattr(compose, "_set_boundaries", lambda message: None)
+    monkeypatch.setattr(compose, "_SMTP_POLICY", email_policy.compat32.clone(linesep="\r\n"))
+    stdlib = [boundary.sub("B", compose.with_raw(payload)["raw"]) for payload in payloads]
+    assert ours == stdlib
+    assert all(raw.count("--B") == 5 for raw in ours)  # two multiparts, three parts
+    reference = email_policy.compat32.clone(linesep="\r\n")
+    values = ["", "a", " a", "a ", "a  b", "x" * 72, "x" * 73, "a\tb", "=?utf-8?q?x?=", "é"]
+    for name in ("To", "Subject", "X-Auto-Response-Suppress"):
+        for value in values:
+            assert compose._SMTP_POLICY.fold(name, value) == reference.fold(name, value)
 
 
 def test_agent_reply_goes_out_threaded_with_human_headers(client, agent_client, smtp):

@@ -196,21 +196,19 @@ def send(items: list[Delivery], senders: dict[str, Deliverer] | None = None) -> 
 
 
 def _composed(items: list[Delivery], outcomes: Outcomes) -> list[Delivery]:
-    """The mail ``items`` ready to send (``compose.ready_to_send``: a mail queued to be
-    composed later is composed now). One that cannot be gets its error and is left out: dead
-    at once when its ticket is gone, else retried."""
+    """The mail ``items`` ready to send (``compose.ready_to_send``: mail queued to be composed
+    later is composed now, the batch's tickets read together). One that cannot be gets its
+    error and is left out: dead at once when its ticket is gone, else retried."""
     session = db.session()
     was_open = session.in_transaction()
     ready = []
-    for item in items:
-        try:
-            payload = compose.ready_to_send(item.payload)
-        except compose.TicketGone as exc:
-            outcomes.errors[item.id] = str(exc)
+    payloads = compose.ready_to_send([item.payload for item in items])
+    for item, payload in zip(items, payloads, strict=True):
+        if isinstance(payload, compose.TicketGone):
+            outcomes.errors[item.id] = str(payload)
             outcomes.refused.add(item.id)
-        except Exception as exc:  # a template's or a config's fault must not stop the batch
-            log.exception("outbox item %s could not be composed", item.id)
-            outcomes.errors[item.id] = _describe(exc)
+        elif isinstance(payload, Exception):
+            outcomes.errors[item.id] = _describe(payload)
         else:
             ready.append(item if payload is item.payload else replace(item, payload=payload))
     if not was_open and session.in_transaction():

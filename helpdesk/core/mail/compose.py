@@ -9,14 +9,18 @@ auto-responders do not answer them. Nothing a user wrote reaches a header unsani
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from email import policy
 from email.charset import QP, Charset
+from email.generator import Generator
 from email.mime.base import MIMEBase
 from email.mime.text import MIMEText
+from email.policy import Compat32
 from email.utils import parseaddr, quote
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,12 +29,14 @@ from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_mail import Message as FlaskMailMessage
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, func, select
 
 from helpdesk.core import tokens
 from helpdesk.core.mail.ids import make_message_id
 from helpdesk.core.models import Agent, Message, OutboxItem, Ticket
 from helpdesk.extensions import db
+
+log = logging.getLogger(__name__)
 
 AUTO_HEADERS = {
     "Auto-Submitted": "auto-replied",
@@ -43,7 +49,6 @@ MAX_HEADER_TEXT = 200  # characters of a name or subject put in a header
 # Line breaks and other control characters (C0, DEL, C1, Unicode line/paragraph separators).
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _MESSAGE_ID = re.compile(r"<[^<>\s\x00-\x1f\x7f]{1,250}>")
-_SMTP_POLICY = policy.compat32.clone(linesep="\r\n")
 _REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|vs|ynt|antw)\s*:\s*", re.IGNORECASE)
 
 
@@ -117,6 +122,12 @@ def _thread(ticket: Ticket, until: datetime | None = None) -> list[str]:
     found = list(db.session.execute(ours.order_by(OutboxItem.id.desc()).limit(MAX_REFERENCES)))
     if theirs is not None:
         found += db.session.execute(theirs.order_by(Message.id.desc()).limit(MAX_REFERENCES))
+    return _thread_ids(found)
+
+
+def _thread_ids(found: Iterable[tuple[datetime, str | None]]) -> list[str]:
+    """The safe, distinct Message-IDs of ``(created_at, Message-ID)`` rows, oldest first (the
+    sort is stable: rows of one time keep their order)."""
     ids: list[str] = []
     for _when, value in sorted(found, key=lambda row: row[0]):
         clean = _clean_message_id(value)
@@ -125,8 +136,71 @@ def _thread(ticket: Ticket, until: datetime | None = None) -> list[str]:
     return ids
 
 
-def _thread_headers(ticket: Ticket, until: datetime | None = None) -> dict[str, str]:
-    ids = _thread(ticket, until)
+def _latest_per_ticket(columns: tuple[Any, ...], *conditions: Any) -> Select[Any]:
+    """A statement for the ``MAX_REFERENCES`` newest rows per ticket (``columns``: ticket id,
+    time, Message-ID, row id) of the tickets ``:ids`` meeting ``conditions``, each ticket's
+    newest first."""
+    ticket_id, created_at, value, row_id = columns
+    ranked = (
+        select(
+            ticket_id.label("ticket_id"),
+            created_at.label("created_at"),
+            value.label("value"),
+            func.row_number().over(partition_by=ticket_id, order_by=row_id.desc()).label("rank"),
+        )
+        .where(ticket_id.in_(bindparam("ids", expanding=True)), *conditions)
+        .subquery()
+    )
+    return (
+        select(ranked.c.ticket_id, ranked.c.created_at, ranked.c.value)
+        .where(ranked.c.rank <= MAX_REFERENCES)
+        .order_by(ranked.c.ticket_id, ranked.c.rank)
+    )
+
+
+# Built once: what ``_thread`` reads, for a batch of tickets at once (``:until`` the latest
+# time any of them is composed for; each ticket's own limit is applied in Python).
+_OURS_LATEST = _latest_per_ticket(
+    (OutboxItem.ticket_id, OutboxItem.created_at, OutboxItem.dedupe_key, OutboxItem.id),
+    OutboxItem.channel == "mail",
+    OutboxItem.created_at < bindparam("until"),
+)
+_THEIRS_LATEST = _latest_per_ticket(
+    (Message.ticket_id, Message.created_at, Message.message_id, Message.id),
+    Message.message_id.is_not(None),
+    Message.created_at <= bindparam("until"),
+)
+_TICKETS = select(Ticket).where(Ticket.id.in_(bindparam("ids", expanding=True)))
+
+
+def _threads(
+    tickets: dict[int, Ticket], wanted: set[tuple[int, datetime]]
+) -> dict[tuple[int, datetime], list[str]]:
+    """``_thread(ticket, until)`` for each ``(ticket id, until)`` in ``wanted``, read in two
+    queries for all of them. A ticket whose newest rows all came after its ``until`` (so the
+    batch read may have cut older ones it needs) is read on its own, as ``_thread`` does."""
+    params = {"ids": sorted({ticket_id for ticket_id, _until in wanted})}
+    params["until"] = max(until for _ticket_id, until in wanted)
+    ours: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
+    theirs: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
+    for rows, statement in ((ours, _OURS_LATEST), (theirs, _THEIRS_LATEST)):
+        for ticket_id, created_at, value in db.session.execute(statement, params):
+            rows[ticket_id].append((created_at, value))
+    threads: dict[tuple[int, datetime], list[str]] = {}
+    for ticket_id, until in wanted:
+        mine = [row for row in ours[ticket_id] if row[0] < until]
+        their = [row for row in theirs[ticket_id] if row[0] <= until]
+        cut = any(
+            len(rows[ticket_id]) == MAX_REFERENCES and len(kept) < MAX_REFERENCES
+            for rows, kept in ((ours, mine), (theirs, their))
+        )
+        found = _thread(tickets[ticket_id], until) if cut else _thread_ids(mine + their)
+        threads[ticket_id, until] = found
+    return threads
+
+
+def _reference_headers(ids: list[str]) -> dict[str, str]:
+    """``In-Reply-To`` and ``References`` for a mail answering the thread ``ids``."""
     if not ids:
         return {}
     references = ids if len(ids) <= MAX_REFERENCES else [ids[0], *ids[-(MAX_REFERENCES - 1) :]]
@@ -150,12 +224,14 @@ def _payload(
     template: str,
     automatic: bool,
     date: float | None = None,
+    thread: list[str] | None = None,
     **context: Any,
 ) -> dict[str, Any]:
     name, address = help_desk_address()
     customer = ticket.customer
-    queued = None if date is None else datetime.fromtimestamp(date, UTC)
-    headers = _thread_headers(ticket, queued)
+    if thread is None:
+        thread = _thread(ticket, None if date is None else _queued_at(date))
+    headers = _reference_headers(thread)
     if automatic:
         headers.update(AUTO_HEADERS)
     context.update(
@@ -203,15 +279,23 @@ def reply_mail(ticket: Ticket, message: Message, agent: Agent) -> dict[str, Any]
         )
 
 
-def acknowledgement_mail(ticket: Ticket, *, date: float | None = None) -> dict[str, Any]:
+def _queued_at(date: float) -> datetime:
+    return datetime.fromtimestamp(date, UTC)
+
+
+def acknowledgement_mail(
+    ticket: Ticket, *, date: float | None = None, thread: list[str] | None = None
+) -> dict[str, Any]:
     """The automatic mail that tells a customer their new request arrived, with its reference
-    and their private status link (``date``: when it was queued, default now)."""
+    and their private status link (``date``: when it was queued, default now; ``thread``: the
+    Message-IDs it answers, read from the database when not given)."""
     with force_locale(_language(ticket)):
         return _payload(
             ticket,
             kind="acknowledgement",
             key=f"ack{ticket.id}",
             date=date,
+            thread=thread,
             sender_name="",
             subject=_acknowledgement_subject(ticket),
             template="acknowledgement",
@@ -247,16 +331,43 @@ class TicketGone(LookupError):
     """A mail was to be composed about a ticket that no longer exists."""
 
 
-def ready_to_send(payload: dict[str, Any]) -> dict[str, Any]:
-    """``payload`` as the worker sends it: a composed mail as queued; one queued to be composed
-    later (``acknowledgement_later``) composed now, with the Message-ID and date it was given
-    when queued. Raises ``TicketGone``."""
-    if "compose" not in payload:
-        return payload
-    ticket = db.session.get(Ticket, payload["ticket_id"])
-    if ticket is None:
-        raise TicketGone(f"ticket {payload['ticket_id']} no longer exists")
-    return acknowledgement_mail(ticket, date=payload["date"])
+def ready_to_send(payloads: Sequence[dict[str, Any]]) -> list[dict[str, Any] | Exception]:
+    """Each of ``payloads`` as the worker sends it, in order: a composed mail as queued; one
+    queued to be composed later (``acknowledgement_later``) composed now, with the Message-ID
+    and date it was given when queued. One that cannot be composed is replaced by the exception
+    that stopped it (``TicketGone``, a template's or the database's fault); the others go on.
+
+    The tickets (with their customers) and the threads' Message-IDs of the whole batch are read
+    in one query each, not per mail."""
+    later = [payload for payload in payloads if "compose" in payload]
+    if not later:
+        return list(payloads)
+    try:
+        found = db.session.scalars(_TICKETS, {"ids": sorted({p["ticket_id"] for p in later})})
+        tickets = {ticket.id: ticket for ticket in found.unique()}
+        wanted = {
+            (p["ticket_id"], _queued_at(p["date"])) for p in later if p["ticket_id"] in tickets
+        }
+        threads = _threads(tickets, wanted) if wanted else {}
+    except Exception as exc:  # the database's fault: each of these waits for its retry
+        log.exception("could not read the tickets of %d mails to compose", len(later))
+        return [exc if "compose" in payload else payload for payload in payloads]
+    ready: list[dict[str, Any] | Exception] = []
+    for payload in payloads:
+        if "compose" not in payload:
+            ready.append(payload)
+            continue
+        ticket = tickets.get(payload["ticket_id"])
+        if ticket is None:
+            ready.append(TicketGone(f"ticket {payload['ticket_id']} no longer exists"))
+            continue
+        thread = threads[ticket.id, _queued_at(payload["date"])]
+        try:
+            ready.append(acknowledgement_mail(ticket, date=payload["date"], thread=thread))
+        except Exception as exc:  # a template's or a config's fault must not stop the batch
+            log.exception("mail about ticket %s could not be composed", ticket.id)
+            ready.append(exc)
+    return ready
 
 
 def resolved_mail(ticket: Ticket) -> dict[str, Any]:
@@ -273,6 +384,31 @@ def resolved_mail(ticket: Ticket) -> dict[str, Any]:
         )
 
 
+_UNFOLDED = 1_000_000  # the line length ``email.header`` takes for "do not fold" (0 or None)
+
+
+class _SmtpCompat32(Compat32):
+    """``compat32`` with CRLF line ends (SMTP's), writing a header of printable ASCII without
+    white space at its ends that needs no folding as it is: what ``compat32`` makes of it
+    anyway, through an ``email.header.Header`` round trip that took a fifth of a mail's
+    composing."""
+
+    def fold(self, name: str, value: Any) -> str:
+        """``name: value`` as ``compat32`` writes it."""
+        if (
+            isinstance(value, str)
+            and value.isascii()
+            and value.isprintable()
+            and value == value.strip()
+            and len(name) + 2 + len(value) <= (self.max_line_length or _UNFOLDED)
+        ):
+            return f"{name}: {value}{self.linesep}"
+        return super().fold(name, value)
+
+
+_SMTP_POLICY = _SmtpCompat32(linesep="\r\n")
+
+
 class _QuotedPrintableMessage(FlaskMailMessage):
     """Flask-Mail's message with UTF-8 bodies in quoted-printable rather than 8bit, so long
     lines survive every relay (SMTP allows 998 octets per line), and headers written as
@@ -283,12 +419,30 @@ class _QuotedPrintableMessage(FlaskMailMessage):
     def _message(self) -> MIMEBase:
         message = super()._message()
         message.policy = _SMTP_POLICY
+        _set_boundaries(message)
         return message
 
     def _mimetext(self, text: str | None, subtype: str = "plain") -> MIMEText:
         charset = Charset("utf-8")
         charset.body_encoding = QP
         return MIMEText(text or "", _subtype=subtype, _charset=charset)
+
+
+def _set_boundaries(message: MIMEBase) -> None:
+    """Give each multipart part its boundary before the generator does: a random one of the
+    generator's own form, as it would choose, but without its check that the boundary is not
+    in the text (a regular expression compiled for each boundary, a third of the time a mail
+    took). That check cannot fail here: the leaves are quoted-printable text, in which "=" is
+    always escaped ("=3D"), so no line of theirs is "--" followed by a run of "=", and each
+    part's boundary differs from the others'."""
+    used: set[str] = set()
+    for part in message.walk():
+        if part.is_multipart():
+            boundary = Generator._make_boundary()
+            while boundary in used:
+                boundary = Generator._make_boundary()
+            used.add(boundary)
+            part.set_boundary(boundary)
 
 
 def build_message(payload: dict[str, Any]) -> FlaskMailMessage:
