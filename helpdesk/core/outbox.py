@@ -8,7 +8,7 @@ worker how each try went by returning (sent) or raising one of the exceptions be
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, overload
@@ -109,3 +109,23 @@ def enqueue(
     )
     db.session.add(item)
     return item
+
+
+def enqueue_many(channel: str, items: Sequence[tuple[dict[str, Any], str, int | None]]) -> None:
+    """Queue many ``(payload, dedupe_key, ticket_id)`` on ``channel``, due now, in the current
+    transaction: one statement for all of them, as ``enqueue(..., track=False)`` writes one
+    (the tickets must be in the database already)."""
+    if not items:
+        return
+    now = utcnow()
+    rows = [
+        {
+            "channel": channel,
+            "dedupe_key": dedupe_key,
+            "payload": payload,
+            "next_attempt_at": now,
+            "ticket_id": ticket_id,
+        }
+        for payload, dedupe_key, ticket_id in items
+    ]
+    db.session.connection().execute(_NEW_ITEM, rows)

@@ -38,9 +38,10 @@ from helpdesk.core.models import (
     Ticket,
     TicketEvent,
     TicketParticipant,
+    new_public_key,
     utcnow,
 )
-from helpdesk.core.outbox import enqueue
+from helpdesk.core.outbox import enqueue_many
 from helpdesk.core.validation import clean_body, clean_text, email_key
 from helpdesk.extensions import db
 
@@ -303,9 +304,14 @@ def write(run: Sequence[Planned]) -> list[Outcome]:
         [f"mail-auto:{email_key(p.plain.email)}" for p in new if p.asks_acknowledgement],
         AUTO_REPLY_LIMIT,
     )
-    for ticket in (t for p, t in zip(new, opened, strict=True) if p.acknowledge):
-        payload = compose.acknowledgement_later(ticket)
-        enqueue("mail", payload, dedupe_key=payload["message_id"], ticket_id=ticket.id, track=False)
+    payloads = [
+        (compose.acknowledgement_later(t), t.id)
+        for p, t in zip(new, opened, strict=True)
+        if p.acknowledge
+    ]
+    enqueue_many(
+        "mail", [(payload, payload["message_id"], ticket_id) for payload, ticket_id in payloads]
+    )
     events.commit()
     results = {id(p): Outcome("created", t.id, "new") for p, t in zip(new, opened, strict=True)}
     results.update({id(p): Outcome("added", p.ticket.id, p.how) for p in added if p.ticket})
@@ -331,10 +337,12 @@ def _add_customers(new: Sequence[Planned], now: datetime) -> None:
         }
         for key, p in wanted.items()
     ]
-    created = db.session.scalars(
-        insert(Customer).returning(Customer, sort_by_parameter_order=True), rows
-    ).all()
-    by_key = {customer.email_key: customer for customer in created}
+    # Matched to their rows by address: asking for the rows' order would make SQLAlchemy
+    # insert them one statement each on SQLite.
+    by_key = {
+        c.email_key: c for c in db.session.scalars(insert(Customer).returning(Customer), rows)
+    }
+    created = [by_key[key] for key in wanted]
     for planned in new:
         if planned.customer is None:
             planned.customer = by_key[email_key(planned.plain.email)]
@@ -369,11 +377,11 @@ def _open_tickets(new: Sequence[Planned], now: datetime) -> list[Ticket]:
                 "updated_at": now,
                 "last_activity_at": now,
                 "version": 1,
+                "public_key": new_public_key(),
             }
         )
-    tickets = db.session.scalars(
-        insert(Ticket).returning(Ticket, sort_by_parameter_order=True), rows
-    ).all()
+    by_key = {t.public_key: t for t in db.session.scalars(insert(Ticket).returning(Ticket), rows)}
+    tickets = [by_key[row["public_key"]] for row in rows]
     for planned, ticket in zip(new, tickets, strict=True):
         set_committed_value(ticket, "customer", planned.customer)
     _insert_messages(new, tickets, now, returning=False)
@@ -431,8 +439,8 @@ def _insert_messages(
     if not returning:
         db.session.execute(insert(Message), rows)
         return []
-    statement = insert(Message).returning(Message, sort_by_parameter_order=True)
-    return list(db.session.scalars(statement, rows).all())
+    by_id = {m.message_id: m for m in db.session.scalars(insert(Message).returning(Message), rows)}
+    return [by_id[row["message_id"]] for row in rows]
 
 
 def _insert_participants(
