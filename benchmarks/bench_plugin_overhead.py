@@ -10,15 +10,19 @@ The two set-ups are served side by side and take turns request by request (so dr
 machine's load hits both alike): each round starts both servers afresh and times
 ``--requests`` sequential requests per page and set-up after a warm-up. The table
 gives the pooled median and p95 per set-up and the overhead of the plugins on the median
-(target: at most 20 %). The plugins are pinned with ``HELPDESK_PLUGINS_ENABLED`` /
-``HELPDESK_PLUGINS_DISABLED``, so the database's own enabled states do not matter.
+(target: at most 20 %), and beside them the Python function calls of one request per page and
+set-up, counted in-process (deterministic: the guide when the machine is shared). The plugins
+are pinned with ``HELPDESK_PLUGINS_ENABLED`` / ``HELPDESK_PLUGINS_DISABLED``, so the
+database's own enabled states do not matter.
 """
 
 from __future__ import annotations
 
 import contextlib
+import cProfile
 import json
 import os
+import pstats
 import random
 import statistics
 import tempfile
@@ -32,6 +36,8 @@ import seed as seeding
 
 TARGET_OVERHEAD_PERCENT = 20.0
 PAGES = ("queue page (25 rows)", "ticket page")
+# Tickets whose pages are counted in-process (each page once, after a pass that warms caches).
+COUNTED_TICKETS = 50
 
 
 def installed_plugins() -> list[str]:
@@ -115,12 +121,56 @@ def time_pages(
     return timings
 
 
-def table(pooled: dict[str, dict[str, list[float]]]) -> tuple[str, bool]:
+def count_calls(url: str, names: list[str], tickets: int) -> dict[str, dict[str, float]]:
+    """Per set-up and page, the Python function calls of one request, counted in-process over
+    the same ``COUNTED_TICKETS`` ticket pages (and as many queue pages) for each set-up:
+    deterministic, unlike timings on a shared machine."""
+    from helpdesk import create_app
+
+    rng = random.Random(0)
+    paths = {
+        "queue page (25 rows)": ["/tickets"] * COUNTED_TICKETS,
+        "ticket page": [f"/tickets/{rng.randint(1, tickets)}" for _ in range(COUNTED_TICKETS)],
+    }
+    calls: dict[str, dict[str, float]] = {}
+    for name, env in setups(names).items():
+        app = create_app(
+            {
+                "DATABASE_URL": url,
+                "SECRET_KEY": "benchmark-secret-key-not-for-production",
+                "WTF_CSRF_ENABLED": False,
+                "PLUGINS_ENABLED": json.loads(env["HELPDESK_PLUGINS_ENABLED"]),
+                "PLUGINS_DISABLED": json.loads(env["HELPDESK_PLUGINS_DISABLED"]),
+                "LOGIN_RATE_LIMIT_ACCOUNT": json.loads(bench_http.RATE_LIMIT_OFF),
+                "LOGIN_RATE_LIMIT_IP": json.loads(bench_http.RATE_LIMIT_OFF),
+            }
+        )
+        client = app.test_client()
+        login = {"email": seeding.BENCH_AGENT_EMAIL, "password": seeding.BENCH_PASSWORD}
+        if client.post("/login", data=login).status_code not in (302, 303):
+            raise click.ClickException(f"{name}: in-process login failed")
+        calls[name] = {}
+        for page, page_paths in paths.items():
+            for path in page_paths:  # compiles the templates and fills the caches
+                client.get(path)
+            profile = cProfile.Profile()
+            profile.enable()
+            for path in page_paths:
+                client.get(path)
+            profile.disable()
+            calls[name][page] = pstats.Stats(profile).total_calls / len(page_paths)
+    return calls
+
+
+def table(
+    pooled: dict[str, dict[str, list[float]]], calls: dict[str, dict[str, float]]
+) -> tuple[str, bool]:
     """The figures as a Markdown table, and whether every overhead is within the target."""
     lines = [
         "| page | core alone median / p95 (ms) | all plugins median / p95 (ms) | overhead "
-        f"(median) | target ≤ {TARGET_OVERHEAD_PERCENT:.0f} % |",
-        "| --- | --- | --- | --- | --- |",
+        f"(median) | target ≤ {TARGET_OVERHEAD_PERCENT:.0f} % | Python calls: core / all "
+        "plugins |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     within = True
     for page in PAGES:
@@ -129,10 +179,13 @@ def table(pooled: dict[str, dict[str, list[float]]]) -> tuple[str, bool]:
         overhead = (full_median / core_median - 1) * 100
         met = overhead <= TARGET_OVERHEAD_PERCENT
         within &= met
+        core_calls, full_calls = calls["core alone"][page], calls["all plugins"][page]
+        more_calls = (full_calls / core_calls - 1) * 100
         lines.append(
             f"| {page} | {core_median:.1f} / {bench_http.percentile(core, 0.95):.1f} | "
             f"{full_median:.1f} / {bench_http.percentile(full, 0.95):.1f} | "
-            f"{overhead:+.1f} % | {'met' if met else 'missed'} |"
+            f"{overhead:+.1f} % | {'met' if met else 'missed'} | "
+            f"{core_calls:,.0f} / {full_calls:,.0f} ({more_calls:+.1f} %) |"
         )
     return "\n".join(lines), within
 
@@ -192,10 +245,12 @@ def main(
                     for page, samples in pages.items():
                         pooled[name].setdefault(page, []).extend(samples)
                 click.echo(f"  round {turn + 1}: done")
-    text, within = table(pooled)
+            load_end = os.getloadavg()[0]
+            calls = count_calls(url, names, tickets)
+    text, within = table(pooled, calls)
     click.echo(
         f"\n{tickets:,} tickets on SQLite, {rounds} rounds × {requests} requests per page "
-        f"and set-up, load average {load:.2f} at start\n\n{text}"
+        f"and set-up, load average {load:.2f} at start, {load_end:.2f} at the end\n\n{text}"
     )
     if check and not within:
         raise SystemExit(1)

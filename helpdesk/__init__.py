@@ -34,6 +34,7 @@ from helpdesk.core.money import ExactDecimal
 from helpdesk.core.notify import notify_agents
 from helpdesk.core.orders import clean_currency, currency_places, in_currency_units, parse_amount
 from helpdesk.core.outbox import ChannelUnavailable, Delivery, DeliveryRefused, enqueue
+from helpdesk.core.panels import render_panel
 from helpdesk.core.pricing import price_policy
 from helpdesk.core.ratelimit import RateLimited
 from helpdesk.core.ratelimit import hit as rate_limit_hit
@@ -97,6 +98,7 @@ __all__ = [
     "queue_event",
     "rate_limit_hit",
     "read_uploads",
+    "render_panel",
     "report_period",
     "spreadsheet_safe",
     "ticket_link_token",

@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import select
 
-from helpdesk import Ticket, hookimpl, utcnow, write_intent
+from helpdesk import Ticket, hookimpl, render_panel, utcnow, write_intent
 from plugins.categories import service
 from plugins.categories.api import bp as api_bp
 from plugins.categories.models import Category, CustomerCategory
@@ -98,11 +98,11 @@ def helpdesk_price_policy(customer, amount) -> dict[str, Any] | None:
 
 @hookimpl
 def helpdesk_ticket_panels(ticket) -> dict[str, Any] | None:
-    category = service.categories_of([ticket.customer_id]).get(ticket.customer_id)
+    category = service.category_of_id(ticket.customer_id)
     if category is None or service.is_plain_default(category):
         return None
-    html = render_template("categories/ticket_panel.html", category=category, ticket=ticket)
-    return {"title": _("Client category"), "html": Markup(html)}
+    html = render_panel("categories/ticket_panel.html", category=category, ticket=ticket)
+    return {"title": _("Client category"), "html": html}
 
 
 @hookimpl

@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Integer, bindparam, func, insert, inspect, literal, select, update
+from sqlalchemy import Integer, Select, bindparam, func, insert, inspect, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -67,22 +67,30 @@ def default_category() -> Category | None:
     return category_by_name(str(current_app.config["CATEGORIES_DEFAULT"]))
 
 
-# Built once: the customers' own category, else the default one (when it exists).
-_CATEGORIES_OF = (
-    select(Customer.id, Category)
-    .outerjoin(CustomerCategory, CustomerCategory.customer_id == Customer.id)
-    .join(
-        Category,
-        Category.id
-        == func.coalesce(
-            CustomerCategory.category_id,
-            select(Category.id)
-            .where(Category.name_key == bindparam("default_key"))
-            .scalar_subquery(),
-        ),
+def _categories_where(customers: Any) -> Select:
+    """Each customer's (of those ``customers`` picks) own category, else the default one
+    (when it exists)."""
+    return (
+        select(Customer.id, Category)
+        .outerjoin(CustomerCategory, CustomerCategory.customer_id == Customer.id)
+        .join(
+            Category,
+            Category.id
+            == func.coalesce(
+                CustomerCategory.category_id,
+                select(Category.id)
+                .where(Category.name_key == bindparam("default_key"))
+                .scalar_subquery(),
+            ),
+        )
+        .where(customers)
     )
-    .where(Customer.id.in_(bindparam("ids", expanding=True)))
-)
+
+
+# Built once: for a list of customers, and for one (no list to expand at every execution:
+# a ticket page asks for one).
+_CATEGORIES_OF = _categories_where(Customer.id.in_(bindparam("ids", expanding=True)))
+_CATEGORY_OF = _categories_where(Customer.id == bindparam("customer_id"))
 
 
 def categories_of(customer_ids: Iterable[int]) -> dict[int, Category]:
@@ -104,7 +112,15 @@ def own_categories_of(customer_ids: Iterable[int]) -> dict[int, Category]:
 
 def category_of(customer: Customer) -> Category | None:
     """The customer's category (the default one when none was given)."""
-    return categories_of([customer.id]).get(customer.id)
+    return category_of_id(customer.id)
+
+
+def category_of_id(customer_id: int) -> Category | None:
+    """The category of the customer with this id (the default one when none was given)."""
+    row = db.session.execute(
+        _CATEGORY_OF, {"customer_id": customer_id, "default_key": _default_key()}
+    ).first()
+    return row[1] if row else None
 
 
 def customer_history(customer: Customer, limit: int = 20) -> list[tuple[CategoryChange, str]]:

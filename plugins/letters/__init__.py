@@ -12,12 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import render_template, url_for
+from flask import url_for
 from flask_babel import gettext as _
-from markupsafe import Markup
 from sqlalchemy import select
 
-from helpdesk import Ticket, hookimpl
+from helpdesk import Ticket, hookimpl, render_panel
 from plugins.letters import service
 from plugins.letters.api import bp as api_bp
 from plugins.letters.models import GRANTS, OUTCOMES, Claim
@@ -90,7 +89,7 @@ def helpdesk_ticket_input(ticket, data) -> None:
 
 @hookimpl
 def helpdesk_ticket_panels(ticket) -> list[dict[str, Any]]:
-    claim = service.claim_of(ticket)
+    claim, choices = service.claim_and_choices(ticket)
     values: dict[str, Any] = {"ticket": ticket, "claim": claim}
     if claim is not None:
         values |= {
@@ -99,16 +98,16 @@ def helpdesk_ticket_panels(ticket) -> list[dict[str, Any]]:
             "grants": GRANTS,
             "values": {},
         }
-    side = render_template(
+    side = render_panel(
         "letters/ticket_panel.html",
         **values,
-        templates=service.suggested(service.template_choices(), claim),
+        templates=service.suggested(choices, claim),
         compose_url=url_for("letters.compose", ticket_id=ticket.id),
     )
-    panels = [{"title": _("Complaint claim and letters"), "html": Markup(side)}]
+    panels = [{"title": _("Complaint claim and letters"), "html": side}]
     if claim is not None:
-        top = render_template("letters/claim_summary.html", **values)
-        panels.insert(0, {"title": _("Claim"), "html": Markup(top), "place": "top"})
+        top = render_panel("letters/claim_summary.html", **values)
+        panels.insert(0, {"title": _("Claim"), "html": top, "place": "top"})
     return panels
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import Row, bindparam, select, true
 
 from helpdesk import (
     Agent,
@@ -339,15 +339,30 @@ def list_templates(query: str = "") -> list[LetterTemplate]:
     return rows
 
 
-_TEMPLATE_CHOICES = select(
-    LetterTemplate.id, LetterTemplate.name, LetterTemplate.language, LetterTemplate.outcome
-).order_by(LetterTemplate.name, LetterTemplate.language)
+# Built once: the ticket's claim (none: NULL) beside each template's picker columns (no
+# template: one row of NULLs), by name and language; the texts are not read.
+_CLAIM_AND_CHOICES = (
+    select(
+        Claim,
+        LetterTemplate.id,
+        LetterTemplate.name,
+        LetterTemplate.language,
+        LetterTemplate.outcome,
+    )
+    .select_from(Ticket)
+    .outerjoin(Claim, Claim.ticket_id == Ticket.id)
+    .outerjoin(LetterTemplate, true())
+    .where(Ticket.id == bindparam("ticket_id"))
+    .order_by(LetterTemplate.name, LetterTemplate.language)
+)
 
 
-def template_choices() -> list[Row]:
-    """Each template's ``id``, ``name``, ``language`` and ``outcome`` (for a picker), by name
-    and language: the texts are not read."""
-    return list(db.session.execute(_TEMPLATE_CHOICES))
+def claim_and_choices(ticket: Ticket) -> tuple[Claim | None, list[Row]]:
+    """The ticket's claim (as ``claim_of``) and each template's ``id``, ``name``,
+    ``language`` and ``outcome`` (for a picker), by name and language: one query."""
+    rows = db.session.execute(_CLAIM_AND_CHOICES, {"ticket_id": ticket.id}).all()
+    claim = rows[0].Claim if rows else None
+    return claim, [row for row in rows if row.id is not None]
 
 
 def get_template(template_id: Any) -> LetterTemplate | None:
@@ -362,7 +377,7 @@ def get_template(template_id: Any) -> LetterTemplate | None:
 
 
 def suggested(templates: list[Any], claim: Claim | None) -> list[Any]:
-    """The templates (or their ``template_choices`` rows) in the order an agent would want
+    """The templates (or their ``claim_and_choices`` rows) in the order an agent would want
     them for this claim: those answering what was granted (or asked for) first."""
     wanted = ""
     if claim is not None:

@@ -13,11 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import render_template, url_for
 from flask_babel import gettext as _
-from markupsafe import Markup
 
-from helpdesk import hookimpl, write_intent
+from helpdesk import hookimpl, render_panel, write_intent
 from plugins.loyalty import cards, ledger, refunds, service, tiers
 from plugins.loyalty.api import bp as api_bp
 from plugins.loyalty.cli import loyalty as loyalty_commands
@@ -147,16 +145,15 @@ def _panel(customer, *, movements: bool) -> dict[str, Any]:
     """The card, balance and standing; with ``movements`` (the customer page) the last ten
     ledger rows too (the ticket page stays short: the statement is a click away)."""
     card, standing = service.card_and_standing(customer.id)
-    html = render_template(
+    html = render_panel(
         "loyalty/panel.html",
         customer=customer,
         card=card,
         standing=standing,
         movements=ledger.ledger_page(card, 1, 10)[0] if card and movements else None,
         currency=ledger.currency(),
-        issue_url=url_for("loyalty.issue", customer_id=customer.id),
     )
-    return {"title": _("Bonus card"), "html": Markup(html)}
+    return {"title": _("Bonus card"), "html": html}
 
 
 @hookimpl

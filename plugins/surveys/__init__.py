@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 from sqlalchemy import select
 
-from helpdesk import Agent, Ticket, hookimpl
+from helpdesk import Agent, Ticket, hookimpl, render_panel
 from plugins.surveys import gateways, service
 from plugins.surveys.api import bp as api_bp
 from plugins.surveys.cli import surveys as surveys_commands
@@ -119,7 +119,7 @@ def helpdesk_ticket_panels(ticket) -> dict[str, Any] | None:
     surveys = service.ticket_surveys(ticket)
     if not surveys:
         return None
-    html = render_template(
+    html = render_panel(
         "surveys/ticket_panel.html",
         surveys=surveys,
         ticket=ticket,
@@ -127,7 +127,7 @@ def helpdesk_ticket_panels(ticket) -> dict[str, Any] | None:
         follow_up=any(s.follow_up for s in surveys),
         action=url_for("surveys.follow_up_done", ticket_id=ticket.id),
     )
-    return {"title": _("SMS survey"), "html": Markup(html)}
+    return {"title": _("SMS survey"), "html": html}
 
 
 @hookimpl
