@@ -28,7 +28,7 @@ from helpdesk.core.customers import clean_customer_fields
 from helpdesk.core.errors import ValidationError
 from helpdesk.core.mail import compose, loops
 from helpdesk.core.mail.ids import ticket_id_from_message_id
-from helpdesk.core.mail.ingest import NO_SUBJECT, NO_TEXT, Outcome
+from helpdesk.core.mail.ingest import Outcome, body_of, subject_of
 from helpdesk.core.mail.parse import ParsedMail, parse_mail, strip_mbox_line
 from helpdesk.core.mail.threading import MAX_REFERENCES, SUBJECT_TAG
 from helpdesk.core.models import (
@@ -115,17 +115,13 @@ def receive(raw: bytes) -> Plain | None:
         return None
     if loops.automated_reason(mail.message, mail.sender[1]):
         return None
-    body = mail.body.replace("\x00", "") or NO_TEXT
-    subject = (mail.subject.replace("\x00", "") or NO_SUBJECT)[
-        : current_app.config["MAX_SUBJECT_LENGTH"]
-    ]
     try:
         customer = clean_customer_fields(
             {"email": mail.sender[1], "name": mail.sender[0][:200], "phone": None}
         )
-        body = clean_body(body)
+        body = clean_body(body_of(mail))
         subject = clean_text(
-            subject, "subject", max_length=current_app.config["MAX_SUBJECT_LENGTH"]
+            subject_of(mail), "subject", max_length=current_app.config["MAX_SUBJECT_LENGTH"]
         )
     except ValidationError:
         return None

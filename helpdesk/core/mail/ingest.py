@@ -42,7 +42,7 @@ def _fit_body(mail: ParsedMail) -> tuple[str, list[Upload]]:
     either is cut, the whole mail is attached as ``original.eml`` so nothing is lost."""
     limit = current_app.config["MAX_BODY_LENGTH"]
     most = current_app.config["MAX_ATTACHMENTS"]
-    body = mail.body.replace("\x00", "") or NO_TEXT
+    body = body_of(mail)
     uploads = list(mail.attachments)
     if len(body) <= limit and len(uploads) <= most:
         return body, uploads
@@ -53,7 +53,13 @@ def _fit_body(mail: ParsedMail) -> tuple[str, list[Upload]]:
     return body, uploads
 
 
-def _subject(mail: ParsedMail) -> str:
+def body_of(mail: ParsedMail) -> str:
+    """The text a mail's message gets (before the length limit is applied)."""
+    return mail.body.replace("\x00", "") or NO_TEXT
+
+
+def subject_of(mail: ParsedMail) -> str:
+    """The subject a mail's ticket gets, within ``MAX_SUBJECT_LENGTH``."""
     limit = current_app.config["MAX_SUBJECT_LENGTH"]
     return (mail.subject.replace("\x00", "") or NO_SUBJECT)[:limit]
 
@@ -92,7 +98,7 @@ def _store(mail: ParsedMail, automated: str | None, agent: Agent | None) -> Outc
     )
     if ticket is None:
         created = services.open_ticket(
-            subject=_subject(mail),
+            subject=subject_of(mail),
             body=body,
             customer_email=mail.sender[1],
             customer_name=mail.sender[0][:200],
