@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, text, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -47,24 +47,41 @@ TICKET_FIELDS = ("status", "priority", "kind", "assignee", "team")
 
 
 def _record(ticket: Ticket, actor: Actor, kind: str, **data: Any) -> None:
-    event = TicketEvent(ticket_id=ticket.id, kind=kind, data=data, actor_type="system")
+    db.session.add(TicketEvent(**_event_row(ticket, actor, kind, **data)))
+
+
+def _event_row(ticket: Ticket, actor: Actor, kind: str, **data: Any) -> dict[str, Any]:
+    """The columns of a history row: ``kind`` of change to ``ticket`` by ``actor``."""
+    row = {"ticket_id": ticket.id, "kind": kind, "data": data, "actor_type": "system"}
+    row["agent_id"] = row["customer_id"] = None
     if isinstance(actor, Agent):
-        event.actor_type, event.agent_id = "agent", actor.id
+        row["actor_type"], row["agent_id"] = "agent", actor.id
     elif isinstance(actor, Customer):
-        event.actor_type, event.customer_id = "customer", actor.id
-    db.session.add(event)
+        row["actor_type"], row["customer_id"] = "customer", actor.id
+    return row
+
+
+_COUNT_STATUS = text(
+    "INSERT INTO status_counts (team_key, status, count) VALUES (:team, :status, :delta) "
+    "ON CONFLICT (team_key, status) DO UPDATE SET count = status_counts.count + :delta"
+)
 
 
 def count_status(team_id: int | None, status: str, delta: int) -> None:
     """Add ``delta`` to the count of ``team_id``'s tickets in ``status`` (the queue's
     counters), in the caller's transaction."""
-    db.session.execute(
-        text(
-            "INSERT INTO status_counts (team_key, status, count) VALUES (:team, :status, :delta) "
-            "ON CONFLICT (team_key, status) DO UPDATE SET count = status_counts.count + :delta"
-        ),
-        {"team": team_id or 0, "status": status, "delta": delta},
-    )
+    count_statuses({(team_id, status): delta})
+
+
+def count_statuses(deltas: dict[tuple[int | None, str], int]) -> None:
+    """``count_status`` for each ``(team_id, status): delta``, in one statement."""
+    rows = [
+        {"team": team_id or 0, "status": status, "delta": delta}
+        for (team_id, status), delta in deltas.items()
+        if delta
+    ]
+    if rows:
+        db.session.execute(_COUNT_STATUS, rows)
 
 
 def due_at_for(priority: str, start: datetime) -> datetime:
@@ -355,6 +372,7 @@ def add_message(
     if ticket.merged_into_id is not None:
         raise Conflict(f"ticket #{ticket.id} was merged into #{ticket.merged_into_id}; reply there")
 
+    _add_participants(ticket, mail)  # first: its read flushes nothing of the ticket's
     message = _add_message(
         ticket,
         body=clean,
@@ -364,7 +382,6 @@ def add_message(
         uploads=uploads,
         mail=mail,
     )
-    _add_participants(ticket, mail)
     _record(
         ticket,
         author,
@@ -394,18 +411,37 @@ def _reply_opens(ticket: Ticket, author: Agent | Customer) -> bool:
 def change_status(ticket: Ticket, actor: Actor, new: str) -> None:
     """Move ``ticket`` to status ``new`` in the caller's transaction: counters, history,
     the resolved notice, the ``helpdesk_ticket_status_changing`` hook, the event queued."""
-    old = ticket.status
-    count_status(ticket.team_id, old, -1)
-    count_status(ticket.team_id, new, +1)
-    ticket.status = new
-    if new == "resolved":
-        ticket.resolved_at = utcnow()
-    elif new in ("new", "open", "pending"):
-        ticket.resolved_at = None
-    _record(ticket, actor, "status", old=old, new=new)
-    events.queue("helpdesk_ticket_status_changed", ticket=ticket, old=old, new=new)
-    outbound.status_changed(ticket, old, new)
-    call_each("helpdesk_ticket_status_changing", ticket=ticket, old=old, new=new, actor=actor)
+    change_statuses([(ticket, actor, new)])
+
+
+def change_statuses(changes: Sequence[tuple[Ticket, Actor, str]]) -> None:
+    """``change_status`` for each ``(ticket, actor, new status)``: the tickets' rows are
+    flushed together, their history rows and the counters written in one statement each;
+    then each ticket's resolved notice and ``helpdesk_ticket_status_changing`` hook."""
+    if not changes:
+        return
+    deltas: dict[tuple[int | None, str], int] = {}
+    olds, history = [], []
+    with db.session.no_autoflush:
+        for ticket, actor, new in changes:
+            old = ticket.status
+            olds.append(old)
+            deltas[(ticket.team_id, old)] = deltas.get((ticket.team_id, old), 0) - 1
+            deltas[(ticket.team_id, new)] = deltas.get((ticket.team_id, new), 0) + 1
+            ticket.status = new
+            if new == "resolved":
+                ticket.resolved_at = utcnow()
+            elif new in ("new", "open", "pending"):
+                ticket.resolved_at = None
+            history.append(_event_row(ticket, actor, "status", old=old, new=new))
+            events.queue("helpdesk_ticket_status_changed", ticket=ticket, old=old, new=new)
+    # The tickets' rows first (counters and history follow them), then one statement each.
+    db.session.flush()
+    db.session.execute(insert(TicketEvent), history)
+    count_statuses(deltas)
+    for (ticket, actor, new), old in zip(changes, olds, strict=True):
+        outbound.status_changed(ticket, old, new)
+        call_each("helpdesk_ticket_status_changing", ticket=ticket, old=old, new=new, actor=actor)
 
 
 def _commit_ticket() -> None:

@@ -45,6 +45,16 @@ DELIVERY_STATUSES = ("queued", "sending", "sent", "delivered", "undelivered", "f
 PUBLIC_STATUSES = (*STATUSES, "expired")
 # A survey's row as a resolve adds it (a Core statement: no unit-of-work work).
 NEW_SURVEY = Survey.__table__.insert()
+# A reopened ticket's surveys not sent yet are skipped (built once: reopening is frequent).
+DROP_REOPENED = (
+    update(Survey.__table__)
+    .where(
+        Survey.__table__.c.ticket_id == bindparam("reopened_ticket_id"),
+        Survey.__table__.c.status == "scheduled",
+    )
+    .values(status="skipped", reason="reopened")
+    .returning(Survey.__table__.c.created_at, Survey.__table__.c.agent_id)
+)
 # A scheduled survey's end as the worker records it: the columns to set are the parameters
 # given besides ``survey_id`` (compiled once per set of columns).
 SETTLE = update(Survey.__table__).where(
@@ -130,12 +140,7 @@ def schedule(ticket: Ticket, agent_id: int | None, *, now: datetime | None = Non
 def drop_reopened(ticket: Ticket) -> None:
     """Skip the ticket's surveys not sent yet (reason ``reopened``), in the current
     transaction."""
-    dropped = db.session.execute(
-        update(Survey.__table__)
-        .where(Survey.ticket_id == ticket.id, Survey.status == "scheduled")
-        .values(status="skipped", reason="reopened")
-        .returning(Survey.created_at, Survey.agent_id)
-    ).all()
+    dropped = db.session.execute(DROP_REOPENED, {"reopened_ticket_id": ticket.id}).all()
     for created_at, agent_id in dropped:
         rollup.settle(created_at, agent_id)
 

@@ -396,11 +396,10 @@ def _open_tickets(new: Sequence[Planned], now: datetime) -> list[Ticket]:
             for ticket in tickets
         ],
     )
-    counts: dict[int | None, int] = {}
+    counts: dict[tuple[int | None, str], int] = {}
     for ticket in tickets:
-        counts[ticket.team_id] = counts.get(ticket.team_id, 0) + 1
-    for team_id, count in counts.items():
-        services.count_status(team_id, "new", count)
+        counts[(ticket.team_id, "new")] = counts.get((ticket.team_id, "new"), 0) + 1
+    services.count_statuses(counts)
     limit = current_app.config["SEARCH_MAX_DOCUMENT_CHARS"]
     search.write_documents(
         [
@@ -487,11 +486,14 @@ def _add_replies(replies: Sequence[Planned], now: datetime) -> list[Planned]:
             for ticket, message in zip(tickets, messages, strict=True)
         ],
     )
-    for planned, ticket, message in zip(replies, tickets, messages, strict=True):
+    reopened = []
+    for planned, ticket in zip(replies, tickets, strict=True):
         ticket.last_activity_at = now
         ticket.updated_at = now
         if ticket.status in services.REOPENING_STATUSES:
-            services.change_status(ticket, planned.customer, "open")
+            reopened.append((ticket, planned.customer, "open"))
+    services.change_statuses(reopened)
+    for ticket, message in zip(tickets, messages, strict=True):
         events.queue("helpdesk_message_added", ticket=ticket, message=message)
     bodies: dict[int, list[str]] = {t.id: [] for t in tickets}
     rows = db.session.execute(
