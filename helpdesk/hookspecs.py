@@ -52,6 +52,21 @@ def helpdesk_ticket_defaults(customer: Any, ticket_data: dict[str, Any]) -> dict
 
 
 @hookspec
+def helpdesk_ticket_defaults_many(
+    requests: list[dict[str, Any]],
+) -> list[dict[str, Any] | None] | None:
+    """Decision, the bulk form of ``helpdesk_ticket_defaults`` for tickets opened together
+    (``helpdesk mail fetch`` opens a run of them in a few statements).
+
+    ``requests`` holds one ``{"customer": ..., "ticket_data": ...}`` per ticket; return one
+    proposal (or ``None``) per request, in order, just as ``helpdesk_ticket_defaults`` would
+    answer each. Implement it alongside that hook, to answer with one query instead of one per
+    ticket. A plugin that does not implement it, raises, or returns something else is asked
+    ``helpdesk_ticket_defaults`` for each ticket instead.
+    """
+
+
+@hookspec
 def helpdesk_ticket_created(ticket: Any) -> None:
     """Event, after commit: a ticket was opened, with its first message. Return value ignored."""
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -180,6 +180,42 @@ class Plugins:
             return []
         return self._call(hook_name, self.disabled(), kwargs)
 
+    def call_enabled_many(self, hook_name: str, calls: Sequence[dict[str, Any]]) -> list[list[Any]]:
+        """``call_enabled(hook_name, **kwargs)``'s results for each ``kwargs`` of ``calls``
+        (``None`` results left out). For more than one call, a plugin that also implements
+        ``<hook_name>_many`` answers all of them in one call of that (``requests``:
+        ``calls``; it returns one result per request, in order); the others are asked once
+        per call."""
+        skip = self.disabled()
+        answered: dict[str, list[Any]] = {}
+        many = []
+        if len(calls) > 1:
+            many = self._call(f"{hook_name}_many", skip, {"requests": list(calls)})
+        for name, answers in many:
+            if isinstance(answers, list) and len(answers) == len(calls):
+                answered[name] = answers
+            else:
+                log.error(
+                    "plugin %r answered %s_many with something other than %d results; "
+                    "asking %s instead",
+                    name,
+                    hook_name,
+                    len(calls),
+                    hook_name,
+                )
+        results: list[list[Any]] = [[] for _ in calls]
+        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
+            if impl.plugin_name in skip:
+                continue
+            if impl.plugin_name in answered:
+                each = answered[impl.plugin_name]
+            else:
+                each = [self._call_one(impl, hook_name, kwargs, ()) for kwargs in calls]
+            for found, result in zip(results, each, strict=True):
+                if result is not None:
+                    found.append(result)
+        return results
+
     def _call(
         self,
         hook_name: str,
@@ -193,20 +229,31 @@ class Plugins:
         for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
             if impl.plugin_name in skip:
                 continue
-            if self._trace:
-                log.info("hook %s(%r) -> %s", hook_name, kwargs, impl.plugin_name)
-            try:
-                result = impl.function(*[kwargs[name] for name in impl.argnames])
-            except passes:
-                raise
-            except Exception:
-                log.exception("plugin %r failed in %s", impl.plugin_name, hook_name)
-                continue
-            if self._trace:
-                log.info("hook %s by %s returned %r", hook_name, impl.plugin_name, result)
+            result = self._call_one(impl, hook_name, kwargs, passes)
             if result is not None:
                 results.append((impl.plugin_name, result))
         return results
+
+    def _call_one(
+        self,
+        impl: pluggy.HookImpl,
+        hook_name: str,
+        kwargs: dict,
+        passes: tuple[type[Exception], ...],
+    ) -> Any:
+        """One implementation's result (``None`` when it failed: logged)."""
+        if self._trace:
+            log.info("hook %s(%r) -> %s", hook_name, kwargs, impl.plugin_name)
+        try:
+            result = impl.function(*[kwargs[name] for name in impl.argnames])
+        except passes:
+            raise
+        except Exception:
+            log.exception("plugin %r failed in %s", impl.plugin_name, hook_name)
+            return None
+        if self._trace:
+            log.info("hook %s by %s returned %r", hook_name, impl.plugin_name, result)
+        return result
 
     # --- enabled or not -----------------------------------------------------------------
 

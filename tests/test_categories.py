@@ -335,6 +335,37 @@ def test_ordinary_ticket_keeps_normal_priority_and_category_team_is_applied(
     assert routed.team_id == team.id
 
 
+@pytest.mark.hooks("helpdesk_ticket_defaults", "helpdesk_ticket_defaults_many")
+def test_tickets_opened_together_get_what_each_would_get_alone(app: Flask, cats, team: Team, agent):
+    service.update_category(cats["Problematic"], {"team_id": team.id})
+    service.update_category(cats["VIP"], {"assignee_id": agent.id})
+    people = [
+        customer_in("VIP", "v@example.com"),
+        customer_in("Problematic", "p@example.com"),
+        customer_in("Ordinary", "o@example.com"),
+        customers.register_customer({"email": "new@example.com"}),  # the default category
+        customer_in("VIP", "v2@example.com"),
+    ]
+    asked = {"subject": "Hi", "kind": "support", "priority": None, "team_id": None}
+    requests = [{**asked, "customer": who, "assignee_id": None} for who in people]
+    now = utcnow()
+    together = services.opening_values_many(requests, now=now)
+    alone = [services.opening_values(**request, now=now) for request in requests]
+
+    def decided(values: dict[str, Any]) -> tuple:
+        due_in = round((values["due_at"] - now).total_seconds() / 60)  # the VIP's: 1 hour
+        return values["priority"], values["team_id"], values["assignee_id"], due_in
+
+    assert [decided(v) for v in together] == [decided(v) for v in alone]
+    assert [decided(v)[:3] for v in together] == [
+        ("high", None, agent.id),
+        ("normal", team.id, None),
+        ("normal", None, None),
+        ("normal", None, None),
+        ("high", None, agent.id),
+    ]
+
+
 def test_category_assigns_new_tickets_to_its_agent_while_active(app: Flask, cats, agent):
     service.update_category(cats["VIP"], {"assignee_id": agent.id})
     customer_in("VIP", "v@example.com")

@@ -76,15 +76,15 @@ def test_mail_leaves_the_mailbox_only_after_its_batch_committed(batch_app):
 
 
 def test_a_failing_mail_undoes_itself_alone(batch_app, monkeypatch):
-    real_values = services.opening_values
+    real_values = services.opening_values_many
 
-    def refusing(customer, **fields):
-        if fields["subject"] == "Refuse me":  # refused after its customer was written
+    def refusing(requests, **fields):
+        if any(r["subject"] == "Refuse me" for r in requests):  # after its customer was written
             raise ValidationError({"subject": "refused"})
-        return real_values(customer, **fields)
+        return real_values(requests, **fields)
 
     # Both ways of storing mail (a run of common mails together, a mail alone) ask for it.
-    monkeypatch.setattr(services, "opening_values", refusing)
+    monkeypatch.setattr(services, "opening_values_many", refusing)
     raws = [mail(0), mail(1, subject="Refuse me"), mail(2), mail(0)]
     box = Box([*raws, (SAMPLES / "no_from_no_message_id.eml").read_bytes(), mail(5)])
     summary = run(box)
@@ -98,14 +98,14 @@ def test_a_failing_mail_undoes_itself_alone(batch_app, monkeypatch):
 
 
 def test_a_database_error_keeps_the_whole_open_batch(batch_app, monkeypatch):
-    real_values = services.opening_values
+    real_values = services.opening_values_many
 
-    def failing(customer, **fields):
-        if customer.email == "customer4@example.org":
+    def failing(requests, **fields):
+        if any(r["customer"].email == "customer4@example.org" for r in requests):
             raise db.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
-        return real_values(customer, **fields)
+        return real_values(requests, **fields)
 
-    monkeypatch.setattr(services, "opening_values", failing)
+    monkeypatch.setattr(services, "opening_values_many", failing)
     box = Box([mail(n) for n in range(6)])
     with pytest.raises(db.exc.OperationalError):
         run(box)

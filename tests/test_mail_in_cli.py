@@ -151,22 +151,22 @@ def test_fetch_maildir_keeps_mail_when_the_database_fails(
     box.add((SAMPLES / "gmail_alternative_utf8.eml").read_bytes())
     from helpdesk.core import services
 
-    real_values = services.opening_values
+    real_values = services.opening_values_many
     calls = []
 
-    def failing_second(customer, **fields):
-        calls.append(customer)
-        if len(calls) == 2:
+    def failing_second(requests, **fields):
+        calls.extend(request["customer"] for request in requests)
+        if len(calls) >= 2:
             raise db.exc.OperationalError("INSERT", {}, Exception("database is locked"))
-        return real_values(customer, **fields)
+        return real_values(requests, **fields)
 
-    monkeypatch.setattr(services, "opening_values", failing_second)
+    monkeypatch.setattr(services, "opening_values_many", failing_second)
     result = runner.invoke(args=["mail", "fetch", "--maildir", str(tmp_path / "Maildir")])
     assert result.exit_code != 0 and "remaining mail stays in the mailbox" in result.output
     # The first mail's change was in the same (rolled back) batch: both stay, neither is kept.
     assert len(mailbox.Maildir(str(tmp_path / "Maildir"), create=False)) == 2
     assert count(Ticket) == 0 and count(Message) == 0
-    monkeypatch.setattr(services, "opening_values", real_values)
+    monkeypatch.setattr(services, "opening_values_many", real_values)
     again = runner.invoke(args=["mail", "fetch", "--maildir", str(tmp_path / "Maildir")])
     assert again.exit_code == 0 and "Done: 2 new tickets" in again.output, again.output
     assert len(mailbox.Maildir(str(tmp_path / "Maildir"), create=False)) == 0

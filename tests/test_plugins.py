@@ -28,10 +28,11 @@ from helpdesk import (
     hookimpl,
     hookspecs,
     price_policy,
+    utcnow,
 )
 from helpdesk.core import services
 from helpdesk.core.customers import register_customer
-from helpdesk.core.models import Customer, PluginState, StateVersion, Ticket
+from helpdesk.core.models import Customer, PluginState, StateVersion, Team, Ticket
 from helpdesk.core.worker import deliver_due
 from helpdesk.extensions import db
 from helpdesk.plugins import current_plugins
@@ -487,6 +488,13 @@ def test_a_plugin_raising_in_every_hook_breaks_nothing(
     with good_app.app_context():
         staff = db.session.get(Customer, customer.id)
         assert price_policy(staff, "100")["price"] == Decimal("90.00")
+        # Tickets opened together (mail runs): Exploding's bulk answer fails, Good is asked
+        # one ticket at a time.
+        vip = db.session.scalar(select(Customer).where(Customer.email == "vip@x.org"))
+        asked = {"subject": "s", "kind": "support", "priority": None, "team_id": None}
+        requests = [{**asked, "customer": who, "assignee_id": None} for who in (vip, staff)]
+        values = services.opening_values_many(requests, now=utcnow())
+        assert [v["priority"] for v in values] == ["high", "normal"]
         # The hooks plugins call for one another go through the same isolation.
         assert customer_groupings() == {}  # Exploding's answer is logged and left out
         call_each("helpdesk_sms_backends")
@@ -506,6 +514,50 @@ def test_a_plugin_raising_in_every_hook_breaks_nothing(
     assert "plugin 'Exploding' failed in helpdesk_ticket_panels" in caplog.text
     assert "plugin 'Exploding' failed in helpdesk_config_defaults" in caplog.text
     assert "plugin 'Exploding' failed in helpdesk_outbox_senders" in caplog.text
+
+
+class Batching:
+    """Proposes a team for every ticket; for many tickets in one call, rightly or wrongly."""
+
+    def __init__(self, team_id: int, answers_short: bool) -> None:
+        self.proposal = {"team_id": team_id, "priority": "urgent"}
+        self.answers_short = answers_short
+        self.asked: list[str] = []
+
+    @hookimpl
+    def helpdesk_ticket_defaults(self, customer, ticket_data):
+        self.asked.append("one")
+        return self.proposal
+
+    @hookimpl
+    def helpdesk_ticket_defaults_many(self, requests):
+        self.asked.append("many")
+        answers = [self.proposal for _ in requests]
+        return answers[1:] if self.answers_short else answers
+
+
+@pytest.mark.parametrize("answers_short", [False, True])
+@pytest.mark.hooks("helpdesk_ticket_defaults", "helpdesk_ticket_defaults_many")
+def test_tickets_opened_together_ask_a_batching_plugin_once(
+    app: Flask, good, caplog, answers_short
+):
+    team = Team(name="Escalations")
+    db.session.add(team)
+    db.session.commit()
+    batching = Batching(team.id, answers_short)
+    customers = [register_customer({"email": f"{who}@x.org"}) for who in ("vip", "ann", "bob")]
+    asked = {"subject": "s", "kind": "support", "priority": None, "team_id": None}
+    requests = [{**asked, "customer": c, "assignee_id": None} for c in customers]
+    with _second_app(app, [good, batching]).app_context():
+        values = services.opening_values_many(requests, now=utcnow())
+        one = services.opening_values(**requests[0], now=utcnow())
+    assert [(v["priority"], v["team_id"]) for v in values] == [("urgent", team.id)] * 3
+    assert (one["priority"], one["team_id"]) == ("urgent", team.id)
+    if answers_short:  # a wrong answer is logged, and each ticket asked on its own instead
+        assert batching.asked == ["many", "one", "one", "one", "one"]
+        assert "plugin 'Batching' answered helpdesk_ticket_defaults_many" in caplog.text
+    else:  # one call for the three; a single ticket is asked the single way
+        assert batching.asked == ["many", "one"]
 
 
 # --- per-plugin migrations ------------------------------------------------------------------

@@ -39,7 +39,7 @@ from helpdesk.core.models import (
 )
 from helpdesk.core.validation import clean_body, clean_choice, clean_text
 from helpdesk.extensions import db
-from helpdesk.plugins import call_each, call_each_refusable
+from helpdesk.plugins import call_each, call_each_refusable, current_plugins
 
 Actor = Agent | Customer | None
 REOPENING_STATUSES = ("pending", "resolved", "closed")
@@ -89,9 +89,10 @@ def due_at_for(priority: str, start: datetime) -> datetime:
     return start + timedelta(hours=current_app.config["SLA_HOURS"][priority])
 
 
-def _plugin_defaults(customer: Customer, data: dict[str, Any]) -> dict[str, Any]:
+def _merged_proposals(data: dict[str, Any], proposals: Iterable[Any]) -> dict[str, Any]:
+    """The plugins' ``helpdesk_ticket_defaults`` proposals for ``data``, merged."""
     merged: dict[str, Any] = {}
-    for proposal in call_each("helpdesk_ticket_defaults", customer=customer, ticket_data=data):
+    for proposal in proposals:
         if not isinstance(proposal, dict):
             continue
         priority = proposal.get("priority")
@@ -208,16 +209,45 @@ def opening_values(
     """The columns a ticket opened ``now`` for ``customer`` gets from its cleaned input and
     the plugins' proposals (``helpdesk_ticket_defaults``): ``subject``, ``kind``,
     ``priority``, ``due_at``, ``team_id`` and ``assignee_id``."""
-    chosen_priority = priority or "normal"
-    data = {
+    request = {
+        "customer": customer,
         "subject": subject,
         "kind": kind,
-        "priority": chosen_priority,
-        "due_at": due_at_for(chosen_priority, now),
+        "priority": priority,
         "team_id": team_id,
         "assignee_id": assignee_id,
     }
-    proposals = _plugin_defaults(customer, data)
+    return opening_values_many([request], now=now)[0]
+
+
+def opening_values_many(requests: Sequence[dict[str, Any]], *, now: datetime) -> list[dict]:
+    """``opening_values(**request, now=now)`` for each request, each plugin asked once for
+    all of them where it can (``helpdesk_ticket_defaults_many``)."""
+    asked = []
+    for request in requests:
+        priority = request["priority"] or "normal"
+        asked.append(
+            {
+                "subject": request["subject"],
+                "kind": request["kind"],
+                "priority": priority,
+                "due_at": due_at_for(priority, now),
+                "team_id": request["team_id"],
+                "assignee_id": request["assignee_id"],
+            }
+        )
+    calls = [
+        {"customer": request["customer"], "ticket_data": data}
+        for request, data in zip(requests, asked, strict=True)
+    ]
+    proposed = current_plugins().call_enabled_many("helpdesk_ticket_defaults", calls)
+    return [
+        _decided(data, _merged_proposals(data, proposals), now)
+        for data, proposals in zip(asked, proposed, strict=True)
+    ]
+
+
+def _decided(data: dict[str, Any], proposals: dict[str, Any], now: datetime) -> dict[str, Any]:
     if "priority" in proposals:
         data["priority"] = proposals["priority"]
         data["due_at"] = due_at_for(data["priority"], now)

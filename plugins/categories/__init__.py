@@ -69,7 +69,18 @@ def helpdesk_customers_registered(customers) -> None:
 
 @hookimpl
 def helpdesk_ticket_defaults(customer, ticket_data) -> dict[str, Any] | None:
-    category = service.category_of(customer)
+    return _ticket_defaults(service.category_of(customer))
+
+
+@hookimpl
+def helpdesk_ticket_defaults_many(requests) -> list[dict[str, Any] | None]:
+    categories = service.categories_of(request["customer"].id for request in requests)
+    return [_ticket_defaults(categories.get(request["customer"].id)) for request in requests]
+
+
+def _ticket_defaults(category: Category | None) -> dict[str, Any] | None:
+    """What a ticket of a customer in ``category`` gets: its priority, first-response time,
+    team and agent."""
     if category is None:
         return None
     proposal: dict[str, Any] = {}

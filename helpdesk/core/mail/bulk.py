@@ -351,31 +351,33 @@ def _open_tickets(new: Sequence[Planned], now: datetime) -> list[Ticket]:
     and search documents; queue their ``helpdesk_ticket_created`` events."""
     if not new:
         return []
-    rows = []
-    for planned in new:
-        assert planned.customer is not None
-        values = services.opening_values(
-            planned.customer,
-            subject=planned.plain.subject,
-            kind="support",
-            priority=None,
-            team_id=None,
-            assignee_id=None,
-            now=now,
+    requests = [
+        {
+            "customer": planned.customer,
+            "subject": planned.plain.subject,
+            "kind": "support",
+            "priority": None,
+            "team_id": None,
+            "assignee_id": None,
+        }
+        for planned in new
+    ]
+    rows = [
+        {
+            **values,
+            "customer_id": request["customer"].id,
+            "status": "new",
+            "source": "email",
+            "created_at": now,
+            "updated_at": now,
+            "last_activity_at": now,
+            "version": 1,
+            "public_key": new_public_key(),
+        }
+        for request, values in zip(
+            requests, services.opening_values_many(requests, now=now), strict=True
         )
-        rows.append(
-            {
-                **values,
-                "customer_id": planned.customer.id,
-                "status": "new",
-                "source": "email",
-                "created_at": now,
-                "updated_at": now,
-                "last_activity_at": now,
-                "version": 1,
-                "public_key": new_public_key(),
-            }
-        )
+    ]
     by_key = {t.public_key: t for t in db.session.scalars(insert(Ticket).returning(Ticket), rows)}
     tickets = [by_key[row["public_key"]] for row in rows]
     for planned, ticket in zip(new, tickets, strict=True):
