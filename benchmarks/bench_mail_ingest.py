@@ -31,6 +31,7 @@ from sqlalchemy import text
 from helpdesk import create_app
 from helpdesk.core.mail.batch import MailBatch
 from helpdesk.core.mail.ids import make_message_id
+from helpdesk.core.mail.readahead import processes_wanted
 from helpdesk.extensions import db, write_intent
 from helpdesk.plugins import current_plugins
 
@@ -120,6 +121,7 @@ def in_process(url: str, mails: list[bytes], work: Path) -> tuple[float, dict[st
             max_mails=app.config["MAIL_FETCH_BATCH_SIZE"],
             max_bytes=app.config["MAIL_FETCH_BATCH_BYTES"],
             on_outcome=lambda outcome: outcomes.update([outcome.status]),
+            parse_processes=processes_wanted(app.config),
         ) as batch:
             for raw in mails:
                 batch.ingest(raw, lambda: None)

@@ -95,6 +95,11 @@ DEFAULTS: dict[str, Any] = {
     # each in its own savepoint; a mail leaves the mailbox only once its batch is committed.
     "MAIL_FETCH_BATCH_SIZE": 200,
     "MAIL_FETCH_BATCH_BYTES": 32 * 1024 * 1024,
+    # Helper processes that parse fetched mail while the fetching one writes (None: one when
+    # the machine has more than one CPU, else none), and the seconds one may take for a chunk
+    # of mails before the rest are parsed by the fetching process itself.
+    "MAIL_FETCH_PARSE_PROCESSES": None,
+    "MAIL_FETCH_PARSE_TIMEOUT": 60,
     # Outgoing mail: the address links in mails are built on (never a request's Host header),
     # the subject tag ({id} is the ticket number), which automatic mails are sent, and how long
     # one SMTP conversation may stall (seconds).

@@ -6,6 +6,7 @@ import pytest
 
 from helpdesk import create_app
 from helpdesk.config import ConfigError, parse_rate
+from helpdesk.core.mail.readahead import processes_wanted
 
 
 def test_environment_overrides_with_prefix(monkeypatch, tmp_path):
@@ -51,3 +52,18 @@ def test_bad_rate_limits_are_config_errors(value):
     with pytest.raises(ConfigError):
         parse_rate(value)
     assert parse_rate("10/60") == (10, 60)
+
+
+@pytest.mark.parametrize("value", ["two", -1, 1.5, True])
+def test_bad_parse_helper_counts_are_config_errors(value):
+    with pytest.raises(ConfigError, match="MAIL_FETCH_PARSE_PROCESSES"):
+        processes_wanted({"MAIL_FETCH_PARSE_PROCESSES": value})
+
+
+def test_parse_helpers_default_to_one_when_there_is_a_cpu_to_spare(monkeypatch):
+    assert processes_wanted({"MAIL_FETCH_PARSE_PROCESSES": 0}) == 0
+    assert processes_wanted({"MAIL_FETCH_PARSE_PROCESSES": 3}) == 3
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert processes_wanted({"MAIL_FETCH_PARSE_PROCESSES": None}) == 0
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert processes_wanted({"MAIL_FETCH_PARSE_PROCESSES": None}) == 1

@@ -14,9 +14,12 @@ from sqlalchemy import select, text
 
 from helpdesk import hookimpl
 from helpdesk.core import services
+from helpdesk.core.mail import batch as mail_batch
 from helpdesk.core.mail import bulk
+from helpdesk.core.mail.batch import MailBatch
 from helpdesk.core.mail.ids import make_message_id
 from helpdesk.core.mail.ingest import ingest
+from helpdesk.core.mail.readahead import ParseAhead
 from helpdesk.core.models import (
     Agent,
     Customer,
@@ -237,10 +240,10 @@ def one_by_one(raws: list[bytes]) -> list[tuple[str, str]]:
         return [(o.status, o.reason) for o in map(ingest, raws)]
 
 
-def fetched(raws: list[bytes]) -> list[tuple[str, str]]:
+def fetched(
+    raws: list[bytes], *, parse_processes: int = 0, parse_timeout: float = 60
+) -> list[tuple[str, str]]:
     """The outcomes of ``raws`` fetched a batch at a time, in the order received."""
-    from helpdesk.core.mail.batch import MailBatch
-
     outcomes: list[tuple[str, str]] = []
     with (
         write_intent(),
@@ -248,6 +251,8 @@ def fetched(raws: list[bytes]) -> list[tuple[str, str]]:
             max_mails=12,
             max_bytes=1 << 20,
             on_outcome=lambda o: outcomes.append((o.status, o.reason)),
+            parse_processes=parse_processes,
+            parse_timeout=parse_timeout,
         ) as batch,
     ):
         for raw in raws:
@@ -255,10 +260,19 @@ def fetched(raws: list[bytes]) -> list[tuple[str, str]]:
     return outcomes
 
 
-def test_a_batch_stores_exactly_what_mail_by_mail_ingest_stores(bulk_app, monkeypatch):
+@pytest.mark.parametrize("helpers", [0, 1], ids=["parsed here", "parsed by a helper"])
+def test_a_batch_stores_exactly_what_mail_by_mail_ingest_stores(bulk_app, monkeypatch, helpers):
     runs = []
     real_write = bulk.write
     monkeypatch.setattr(bulk, "write", lambda run: runs.append(len(run)) or real_write(run))
+    monkeypatch.setattr(mail_batch, "PARSE_CHUNK", 3)  # most chunks go to the helper
+    helped = []
+    real_results = ParseAhead.results
+    monkeypatch.setattr(
+        ParseAhead,
+        "results",
+        lambda self, chunk: helped.append(chunk.parsing is not None) or real_results(self, chunk),
+    )
     ids = seed()
     alone = one_by_one(mails(ids))
     expected = snapshot()
@@ -266,8 +280,9 @@ def test_a_batch_stores_exactly_what_mail_by_mail_ingest_stores(bulk_app, monkey
     _empty_database()
     RECORDER.heard.clear()
     assert seed() == ids
-    together = fetched(mails(ids))
+    together = fetched(mails(ids), parse_processes=helpers)
     got = snapshot()
+    assert any(helped) == bool(helpers)
 
     assert together == alone
     for part in expected:
@@ -276,3 +291,19 @@ def test_a_batch_stores_exactly_what_mail_by_mail_ingest_stores(bulk_app, monkey
     assert outcomes == {"created": 10, "added": 5, "duplicate": 1, "quarantined": 2, "dropped": 1}
     # The common mails went together: some runs, not a mail at a time.
     assert runs and max(runs) > 1 and sum(runs) < outcomes["created"] + outcomes["added"]
+
+
+def test_a_helper_too_slow_to_answer_is_given_up_and_nothing_changes(bulk_app, monkeypatch, caplog):
+    monkeypatch.setattr(mail_batch, "PARSE_CHUNK", 3)
+    ids = seed()
+    alone = one_by_one(mails(ids))
+    expected = snapshot()
+
+    _empty_database()
+    RECORDER.heard.clear()
+    assert seed() == ids
+    # No helper answers within no time at all: every chunk is parsed here instead.
+    together = fetched(mails(ids), parse_processes=1, parse_timeout=0)
+    assert together == alone
+    assert snapshot() == expected
+    assert "parsing here from now on" in caplog.text

@@ -27,25 +27,38 @@ from sqlalchemy.orm import InstanceState, Session
 from helpdesk.core import events
 from helpdesk.core.mail import bulk
 from helpdesk.core.mail.ingest import Outcome, ingest
+from helpdesk.core.mail.readahead import Chunk, ParseAhead
 from helpdesk.extensions import db
 
 Done = Callable[[], None]
 OnOutcome = Callable[[Outcome], None]
 # How many mails ahead a run is planned from (the size of its look-up queries).
 RUN_LOOKAHEAD = 50
+# How many mails are handed to a parsing helper at a time.
+PARSE_CHUNK = 10
 
 
 class MailBatch:
     """Ingest mails into batches of at most ``max_mails`` mails or ``max_bytes`` bytes; use
     as a context manager (leaving it normally commits the last batch, an exception drops it).
-    ``on_outcome`` hears what became of each mail, in order, as its batch is stored."""
+    ``on_outcome`` hears what became of each mail, in order, as its batch is stored.
+    ``parse_processes`` helper processes parse the mails as they are taken (see
+    ``readahead``); none: they are parsed as the batch is stored."""
 
     def __init__(
-        self, *, max_mails: int, max_bytes: int, on_outcome: OnOutcome = lambda outcome: None
+        self,
+        *,
+        max_mails: int,
+        max_bytes: int,
+        on_outcome: OnOutcome = lambda outcome: None,
+        parse_processes: int = 0,
+        parse_timeout: float = 60,
     ) -> None:
         self.max_mails = max(1, max_mails)
         self.max_bytes = max_bytes
         self.on_outcome = on_outcome
+        self._parser = ParseAhead(parse_processes, parse_timeout)
+        self._chunks: list[Chunk] = []
         self._connection: Connection | None = None
         self._transaction: RootTransaction | None = None
         self._previous: Any = None
@@ -63,10 +76,13 @@ class MailBatch:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self._drop()
+        try:
+            if exc_type is None:
+                self.commit()
+            else:
+                self._drop()
+        finally:
+            self._parser.close()
 
     def ingest(self, raw: bytes, done: Done) -> None:
         """Take one mail into the batch; it is stored when the batch is full or committed,
@@ -74,6 +90,9 @@ class MailBatch:
         self._waiting.append(raw)
         self._dones.append(done)
         self._bytes += len(raw)
+        if len(self._waiting) >= PARSE_CHUNK:
+            self._chunks.append(self._parser.submit(self._waiting))
+            self._waiting = []
         if len(self._dones) >= self.max_mails or self._bytes >= self.max_bytes:
             self.commit()
 
@@ -81,10 +100,25 @@ class MailBatch:
         """Store the mails taken since the last time, runs of common ones together."""
         if self._connection is None:
             self._open()
-        raws, self._waiting = self._waiting, []
-        plains = [bulk.receive(raw) for raw in raws]
+        if self._waiting:  # the last few are parsed here (too few to wait for a helper)
+            self._chunks.append(Chunk(self._waiting))
+        chunks, self._chunks, self._waiting = iter(self._chunks), [], []
+        raws: list[bytes] = []
+        plains: list[bulk.Plain | None] = []
         position = 0
-        while position < len(raws):
+        upcoming = next(chunks, None)
+        while True:
+            # Take in parsed chunks: always enough to reach ``position``, and more (up to a
+            # run's look-ahead) only when a helper has them ready, not to sit idle meanwhile.
+            while upcoming is not None and (
+                len(plains) <= position
+                or (len(plains) < position + RUN_LOOKAHEAD and self._parser.ready(upcoming))
+            ):
+                raws += upcoming.raws
+                plains += self._parser.results(upcoming)
+                upcoming = next(chunks, None)
+            if position >= len(raws):
+                break
             head: list[bulk.Plain] = []
             for plain in plains[position : position + RUN_LOOKAHEAD]:
                 if plain is None:
@@ -144,7 +178,7 @@ class MailBatch:
     def commit(self) -> None:
         """Store the mails waiting, commit the open batch, then fire its events and remove
         its mails from the mailbox."""
-        if self._waiting:
+        if self._waiting or self._chunks:
             try:
                 self._store_waiting()
             except BaseException:  # nothing of the batch is kept: its mails stay in the box
@@ -181,6 +215,7 @@ class MailBatch:
             self._connection.close()
         self._connection = self._transaction = self._previous = None
         self._events, self._waiting, self._dones, self._bytes = [], [], [], 0
+        self._chunks = []
 
 
 def _attached(

@@ -29,7 +29,7 @@ from helpdesk.core.errors import ValidationError
 from helpdesk.core.mail import compose, loops
 from helpdesk.core.mail.ids import ticket_id_from_message_id
 from helpdesk.core.mail.ingest import Outcome, body_of, subject_of
-from helpdesk.core.mail.parse import ParsedMail, parse_mail, strip_mbox_line
+from helpdesk.core.mail.parse import parse_mail, strip_mbox_line
 from helpdesk.core.mail.threading import MAX_REFERENCES, SUBJECT_TAG
 from helpdesk.core.models import (
     Agent,
@@ -51,15 +51,19 @@ AUTO_REPLY_LIMIT = "MAIL_AUTO_REPLY_RATE_LIMIT"
 
 @dataclass
 class Plain:
-    """A received mail that ``ingest`` would store plainly, with its cleaned fields."""
+    """A received mail that ``ingest`` would store plainly: its cleaned fields and what
+    threads it (plain data, cheap to send between processes)."""
 
-    mail: ParsedMail
+    message_id: str
     key: str  # the sender's address, ``email_key`` form
     email: str
     name: str
     subject: str
     body: str
+    body_html: str | None
     newcomers: tuple[str, ...]  # CC addresses (``email_key``) that become participants
+    references: list[str]  # those ``threading`` looks at, in its order
+    tag: int | None  # the ticket number in the subject's tag
 
 
 @dataclass
@@ -128,22 +132,25 @@ def receive(raw: bytes) -> Plain | None:
     key = email_key(mail.sender[1])
     ours = {key, email_key(str(current_app.config.get("MAIL_DEFAULT_SENDER") or ""))}
     newcomers = tuple(k for k in (email_key(a) for a in mail.cc) if k not in ours)
-    return Plain(mail, key, customer["email"], customer["name"], subject, body, newcomers)
-
-
-def _references(plain: Plain) -> list[str]:
-    return plain.mail.references[:MAX_REFERENCES]
-
-
-def _tag(plain: Plain) -> int | None:
-    match = SUBJECT_TAG.search(plain.mail.subject or "")
-    return int(match.group(1)) if match else None
+    tag = SUBJECT_TAG.search(mail.subject or "")
+    return Plain(
+        message_id=mail.message_id,
+        key=key,
+        email=customer["email"],
+        name=customer["name"],
+        subject=subject,
+        body=body,
+        body_html=mail.body_html,
+        newcomers=newcomers,
+        references=mail.references[:MAX_REFERENCES],
+        tag=int(tag.group(1)) if tag else None,
+    )
 
 
 def _facts(plains: Sequence[Plain]) -> _Facts:
     keys = {p.key for p in plains}
     customer_keys = {email_key(p.email) for p in plains}
-    references = {ref for p in plains for ref in _references(p)}
+    references = {ref for p in plains for ref in p.references}
     stored = dict(
         db.session.execute(
             select(Message.message_id, Message.ticket_id).where(Message.message_id.in_(references))
@@ -151,10 +158,8 @@ def _facts(plains: Sequence[Plain]) -> _Facts:
     )
     ticket_ids = set(stored.values())
     for plain in plains:
-        ticket_ids.update(
-            t for t in (ticket_id_from_message_id(r) for r in _references(plain)) if t
-        )
-        ticket_ids.add(_tag(plain) or 0)
+        ticket_ids.update(t for t in (ticket_id_from_message_id(r) for r in plain.references) if t)
+        ticket_ids.add(plain.tag or 0)
     ticket_ids.discard(0)
     tickets = {
         t.id: t
@@ -180,7 +185,7 @@ def _facts(plains: Sequence[Plain]) -> _Facts:
         known_ids=set(
             db.session.scalars(
                 select(Message.message_id).where(
-                    Message.message_id.in_([p.mail.message_id for p in plains])
+                    Message.message_id.in_([p.message_id for p in plains])
                 )
             )
         ),
@@ -205,7 +210,7 @@ def _thread(plain: Plain, facts: _Facts, run: _Run) -> tuple[Ticket | None, str]
     """``threading.find_ticket`` from the facts read: the ticket and how it was found,
     ``(None, "new")``, or ``None`` when the run cannot tell (a ticket not read, merged, or
     one the run's own mails may create or change)."""
-    for reference in _references(plain):
+    for reference in plain.references:
         ticket_id = ticket_id_from_message_id(reference)
         if ticket_id is None:
             continue
@@ -213,11 +218,11 @@ def _thread(plain: Plain, facts: _Facts, run: _Run) -> tuple[Ticket | None, str]
             return None
         return facts.tickets[ticket_id], "signed"
     candidates: list[tuple[str, int | None]] = []
-    stored = next((facts.stored[r] for r in _references(plain) if r in facts.stored), None)
-    if any(r in run.message_ids for r in _references(plain)):
+    stored = next((facts.stored[r] for r in plain.references if r in facts.stored), None)
+    if any(r in run.message_ids for r in plain.references):
         return None
     candidates.append(("reference", stored))
-    tag = _tag(plain)
+    tag = plain.tag
     if tag is not None and tag not in facts.tickets:
         return None
     candidates.append(("subject", tag))
@@ -234,10 +239,9 @@ def _thread(plain: Plain, facts: _Facts, run: _Run) -> tuple[Ticket | None, str]
 
 def _planned(plain: Plain, facts: _Facts, run: _Run) -> Planned | None:
     """How ``plain`` joins the run, or ``None`` when it must wait (or go through ingest)."""
-    mail = plain.mail
     if (
-        mail.message_id in facts.known_ids
-        or mail.message_id in run.message_ids
+        plain.message_id in facts.known_ids
+        or plain.message_id in run.message_ids
         or plain.key in facts.agents
         or plain.key in run.keys
         or facts.sender_counts.get(f"mail-in:{plain.key}", 0) >= facts.sender_limit
@@ -280,7 +284,7 @@ def plan(plains: Sequence[Plain]) -> list[Planned]:
             break
         run.planned.append(planned)
         run.keys.update({plain.key, email_key(plain.email), *plain.newcomers})
-        run.message_ids.add(plain.mail.message_id)
+        run.message_ids.add(plain.message_id)
         if planned.ticket is not None:
             run.tickets.add(planned.ticket.id)
     return run.planned
@@ -426,8 +430,8 @@ def _insert_messages(
             "source": "email",
             "author_type": "customer",
             "customer_id": p.customer.id if p.customer else None,
-            "message_id": p.plain.mail.message_id,
-            "body_html": p.plain.mail.body_html,
+            "message_id": p.plain.message_id,
+            "body_html": p.plain.body_html,
             "automated": False,
             "created_at": now,
         }

@@ -22,6 +22,7 @@ from flask import current_app
 
 from helpdesk.core.mail.batch import MailBatch
 from helpdesk.core.mail.ingest import Outcome
+from helpdesk.core.mail.readahead import processes_wanted
 
 Done = Callable[[], None]
 
@@ -136,6 +137,8 @@ def run(source: MaildirSource | ImapSource, on_each: Callable[[], None] = lambda
         max_mails=config["MAIL_FETCH_BATCH_SIZE"],
         max_bytes=config["MAIL_FETCH_BATCH_BYTES"],
         on_outcome=summary.add,
+        parse_processes=processes_wanted(config),
+        parse_timeout=float(config["MAIL_FETCH_PARSE_TIMEOUT"]),
     ) as batch:
         for raw, done in source:
             batch.ingest(raw, done)
