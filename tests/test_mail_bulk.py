@@ -5,6 +5,10 @@ counters, search documents, acknowledgements, rate-limit counts and plugin event
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -293,17 +297,18 @@ def test_a_batch_stores_exactly_what_mail_by_mail_ingest_stores(bulk_app, monkey
     assert runs and max(runs) > 1 and sum(runs) < outcomes["created"] + outcomes["added"]
 
 
-def test_a_helper_too_slow_to_answer_is_given_up_and_nothing_changes(bulk_app, monkeypatch, caplog):
-    monkeypatch.setattr(mail_batch, "PARSE_CHUNK", 3)
-    ids = seed()
-    alone = one_by_one(mails(ids))
-    expected = snapshot()
-
-    _empty_database()
-    RECORDER.heard.clear()
-    assert seed() == ids
-    # No helper answers within no time at all: every chunk is parsed here instead.
-    together = fetched(mails(ids), parse_processes=1, parse_timeout=0)
-    assert together == alone
-    assert snapshot() == expected
+def test_a_helper_that_dies_is_given_up_and_its_mails_parsed_here(bulk_app, caplog):
+    parser = ParseAhead(1, timeout=2)
+    raws = [mail(n, f"person{n}@example.org", html=True) for n in range(800)]
+    try:
+        assert parser.results(parser.submit(raws[:2])) == [bulk.receive(r) for r in raws[:2]]
+        chunk = parser.submit(raws)  # some seconds of work for the helper, now idle
+        time.sleep(0.1)
+        for helper in multiprocessing.active_children():  # killed while parsing the chunk
+            os.kill(helper.pid, signal.SIGKILL)
+        parsed = parser.results(chunk)
+    finally:
+        parser.close()
+    assert parsed == [bulk.receive(raw) for raw in raws]
     assert "parsing here from now on" in caplog.text
+    assert parser.processes == 0  # and so is every later chunk
