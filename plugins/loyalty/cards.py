@@ -79,7 +79,8 @@ def _random_number() -> str:
     prefix, length = str(config["LOYALTY_CARD_PREFIX"]), int(config["LOYALTY_CARD_LENGTH"])
     with_luhn = bool(config["LOYALTY_CARD_LUHN"])
     body_length = length - len(prefix) - (1 if with_luhn else 0)
-    body = prefix + "".join(secrets.choice("0123456789") for _ in range(body_length))
+    digits = f"{secrets.randbelow(10**body_length):0{body_length}d}" if body_length > 0 else ""
+    body = prefix + digits
     return body + luhn.calc_check_digit(body) if with_luhn else body
 
 
