@@ -21,7 +21,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection, RootTransaction
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InvalidRequestError
 from sqlalchemy.orm import InstanceState, Session
 
 from helpdesk.core import events
@@ -233,4 +233,11 @@ def _attach(value: Any) -> Any:
     state = inspect(value, raiseerr=False)
     if not isinstance(state, InstanceState) or state.key is None:
         return value
-    return db.session.identity_map.get(state.key) or db.session.merge(value, load=False)
+    attached = db.session.identity_map.get(state.key)
+    if attached is not None:
+        return attached
+    try:  # the row itself, when nothing it refers to is attached as another instance
+        db.session.add(value)
+        return value
+    except InvalidRequestError:
+        return db.session.merge(value, load=False)
