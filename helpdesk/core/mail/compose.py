@@ -310,9 +310,8 @@ def _acknowledgement_subject(ticket: Ticket) -> str:
 def acknowledgement_later(ticket: Ticket) -> dict[str, Any]:
     """What the outbox keeps of an acknowledgement until the worker sends it: its kind,
     addressee, subject, time and Message-ID (reserved now, so it is never queued twice), no
-    body. The
-    worker composes the mail (``ready_to_send``), so a customer's request does not wait for
-    templates and MIME."""
+    body. The worker composes the mail (``ready_to_send``), so a customer's request does not
+    wait for templates and MIME."""
     customer = ticket.customer
     with force_locale(_language(ticket)):
         subject = header_text(_acknowledgement_subject(ticket))
