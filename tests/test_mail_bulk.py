@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.orm.exc import StaleDataError
 
 from helpdesk import hookimpl
 from helpdesk.core import services
@@ -312,3 +313,35 @@ def test_a_helper_that_dies_is_given_up_and_its_mails_parsed_here(bulk_app, capl
     assert parsed == [bulk.receive(raw) for raw in raws]
     assert "parsing here from now on" in caplog.text
     assert parser.processes == 0  # and so is every later chunk
+
+
+def test_a_run_whose_ticket_changed_meanwhile_is_stored_mail_by_mail(bulk_app, monkeypatch):
+    ids = seed()
+    alone = one_by_one(mails(ids))
+    expected = snapshot()
+
+    _empty_database()
+    RECORDER.heard.clear()
+    assert seed() == ids
+    real_plan, real_write, refused = bulk.plan, bulk.write, []
+
+    def plan_then_another_change(plains):  # someone saves the replied tickets in between
+        run = real_plan(plains)
+        for ticket_id in {p.ticket.id for p in run if p.ticket is not None}:
+            db.session.execute(
+                text("UPDATE tickets SET version = version + 1 WHERE id = :id"), {"id": ticket_id}
+            )
+        return run
+
+    def write(run):
+        try:
+            return real_write(run)
+        except StaleDataError:
+            refused.append(len(run))
+            raise
+
+    monkeypatch.setattr(bulk, "plan", plan_then_another_change)
+    monkeypatch.setattr(bulk, "write", write)
+    assert fetched(mails(ids)) == alone
+    assert refused  # those runs were given up, their mails stored one by one
+    assert snapshot() == expected

@@ -446,30 +446,44 @@ def change_status(ticket: Ticket, actor: Actor, new: str) -> None:
 
 def change_statuses(changes: Sequence[tuple[Ticket, Actor, str]]) -> None:
     """``change_status`` for each ``(ticket, actor, new status)``: the tickets' rows are
-    flushed together, their history rows and the counters written in one statement each;
-    then each ticket's resolved notice and ``helpdesk_ticket_status_changing`` hook."""
+    flushed together, then ``record_status_changes``."""
     if not changes:
         return
-    deltas: dict[tuple[int | None, str], int] = {}
-    olds, history = [], []
+    moves = []
     with db.session.no_autoflush:
         for ticket, actor, new in changes:
-            old = ticket.status
-            olds.append(old)
-            deltas[(ticket.team_id, old)] = deltas.get((ticket.team_id, old), 0) - 1
-            deltas[(ticket.team_id, new)] = deltas.get((ticket.team_id, new), 0) + 1
+            moves.append((ticket, actor, ticket.status, new))
+            ticket.resolved_at = resolved_at_after(new, ticket.resolved_at)
             ticket.status = new
-            if new == "resolved":
-                ticket.resolved_at = utcnow()
-            elif new in ("new", "open", "pending"):
-                ticket.resolved_at = None
-            history.append(_event_row(ticket, actor, "status", old=old, new=new))
-            events.queue("helpdesk_ticket_status_changed", ticket=ticket, old=old, new=new)
-    # The tickets' rows first (counters and history follow them), then one statement each.
-    db.session.flush()
-    db.session.execute(insert(TicketEvent), history)
+    db.session.flush()  # the rows first: what follows reads and counts them
+    record_status_changes(moves)
+
+
+def resolved_at_after(status: str, resolved_at: datetime | None) -> datetime | None:
+    """A ticket's ``resolved_at`` once it moves to ``status`` (from ``resolved_at``)."""
+    if status == "resolved":
+        return utcnow()
+    if status in ("new", "open", "pending"):
+        return None
+    return resolved_at
+
+
+def record_status_changes(moves: Sequence[tuple[Ticket, Actor, str, str]]) -> None:
+    """What follows each ``(ticket, actor, old, new)`` status change once the tickets' rows
+    are written: their history rows and the counters (one statement each), the events
+    queued, then each ticket's resolved notice and ``helpdesk_ticket_status_changing``
+    hook."""
+    deltas: dict[tuple[int | None, str], int] = {}
+    history = []
+    for ticket, actor, old, new in moves:
+        deltas[(ticket.team_id, old)] = deltas.get((ticket.team_id, old), 0) - 1
+        deltas[(ticket.team_id, new)] = deltas.get((ticket.team_id, new), 0) + 1
+        history.append(_event_row(ticket, actor, "status", old=old, new=new))
+        events.queue("helpdesk_ticket_status_changed", ticket=ticket, old=old, new=new)
+    if history:
+        db.session.execute(insert(TicketEvent), history)
     count_statuses(deltas)
-    for (ticket, actor, new), old in zip(changes, olds, strict=True):
+    for ticket, actor, old, new in moves:
         outbound.status_changed(ticket, old, new)
         call_each("helpdesk_ticket_status_changing", ticket=ticket, old=old, new=new, actor=actor)
 

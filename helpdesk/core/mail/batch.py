@@ -23,6 +23,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Connection, RootTransaction
 from sqlalchemy.exc import DBAPIError, IntegrityError, InvalidRequestError
 from sqlalchemy.orm import InstanceState, Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from helpdesk.core import events
 from helpdesk.core.mail import bulk
@@ -138,7 +139,7 @@ class MailBatch:
         else meanwhile, or a bug), its mails go through ``ingest`` one by one instead."""
         try:
             outcomes = bulk.write(run)
-        except IntegrityError:
+        except (IntegrityError, StaleDataError):  # changed by someone else meanwhile
             outcomes = []
         except DBAPIError:
             raise

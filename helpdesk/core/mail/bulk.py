@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
 from helpdesk.core import events, ratelimit, search, services
 from helpdesk.core.customers import clean_customer_fields
@@ -457,6 +458,57 @@ def _insert_participants(
         db.session.execute(insert(TicketParticipant), rows)
 
 
+# The columns a reply changes, for many tickets in one statement, each row only if it is still
+# the version read (an ORM flush would write them one statement each).
+_UPDATE_TICKET = (
+    update(Ticket.__table__)
+    .where(
+        Ticket.__table__.c.id == bindparam("b_id"),
+        Ticket.__table__.c.version == bindparam("b_version"),
+    )
+    .values(
+        status=bindparam("b_status"),
+        resolved_at=bindparam("b_resolved_at"),
+        last_activity_at=bindparam("b_now"),
+        updated_at=bindparam("b_now"),
+        version=bindparam("b_version") + 1,
+    )
+)
+
+
+def _update_tickets(tickets: Sequence[Ticket], now: datetime, *, reopened: set[int]) -> None:
+    """Write what the replies change on their tickets (activity, and a reopened one's
+    status), raising ``StaleDataError`` (nothing written) if any changed meanwhile; the
+    instances are brought in line with their rows."""
+    rows = []
+    for ticket in tickets:
+        if ticket.id in reopened:
+            status, resolved_at = "open", services.resolved_at_after("open", ticket.resolved_at)
+        else:
+            status, resolved_at = ticket.status, ticket.resolved_at
+        rows.append(
+            {
+                "b_id": ticket.id,
+                "b_version": ticket.version,
+                "b_status": status,
+                "b_resolved_at": resolved_at,
+                "b_now": now,
+            }
+        )
+    written = db.session.execute(_UPDATE_TICKET, rows).rowcount
+    if written != len(rows):
+        raise StaleDataError(f"{len(rows) - written} of the run's tickets changed meanwhile")
+    for ticket, row in zip(tickets, rows, strict=True):
+        for key, value in (
+            ("status", row["b_status"]),
+            ("resolved_at", row["b_resolved_at"]),
+            ("last_activity_at", now),
+            ("updated_at", now),
+            ("version", row["b_version"] + 1),
+        ):
+            set_committed_value(ticket, key, value)
+
+
 def _add_replies(replies: Sequence[Planned], now: datetime) -> list[Planned]:
     """Add the run's customer replies to their tickets (``services.add_message``'s rows: a
     reply reopens a waiting or finished ticket) and queue their events."""
@@ -492,13 +544,13 @@ def _add_replies(replies: Sequence[Planned], now: datetime) -> list[Planned]:
             for ticket, message in zip(tickets, messages, strict=True)
         ],
     )
-    reopened = []
-    for planned, ticket in zip(replies, tickets, strict=True):
-        ticket.last_activity_at = now
-        ticket.updated_at = now
-        if ticket.status in services.REOPENING_STATUSES:
-            reopened.append((ticket, planned.customer, "open"))
-    services.change_statuses(reopened)
+    moves = [
+        (ticket, planned.customer, ticket.status, "open")
+        for planned, ticket in zip(replies, tickets, strict=True)
+        if ticket.status in services.REOPENING_STATUSES
+    ]
+    _update_tickets(tickets, now, reopened={ticket.id for ticket, *_ in moves})
+    services.record_status_changes(moves)
     for ticket, message in zip(tickets, messages, strict=True):
         events.queue("helpdesk_message_added", ticket=ticket, message=message)
     bodies: dict[int, list[str]] = {t.id: [] for t in tickets}
