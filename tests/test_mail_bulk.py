@@ -245,6 +245,18 @@ def one_by_one(raws: list[bytes]) -> list[tuple[str, str]]:
         return [(o.status, o.reason) for o in map(ingest, raws)]
 
 
+def ingested_alone() -> tuple[dict[str, int], list[tuple[str, str]], dict[str, Any]]:
+    """The mix ingested mail by mail: the seeded ids, the outcomes and the snapshot; the
+    database is then emptied and seeded again (the same ids) for the other way."""
+    ids = seed()
+    alone = one_by_one(mails(ids))
+    expected = snapshot()
+    _empty_database()
+    RECORDER.heard.clear()
+    assert seed() == ids
+    return ids, alone, expected
+
+
 def fetched(
     raws: list[bytes], *, parse_processes: int = 0, parse_timeout: float = 60
 ) -> list[tuple[str, str]]:
@@ -278,13 +290,7 @@ def test_a_batch_stores_exactly_what_mail_by_mail_ingest_stores(bulk_app, monkey
         "results",
         lambda self, chunk: helped.append(chunk.parsing is not None) or real_results(self, chunk),
     )
-    ids = seed()
-    alone = one_by_one(mails(ids))
-    expected = snapshot()
-
-    _empty_database()
-    RECORDER.heard.clear()
-    assert seed() == ids
+    ids, alone, expected = ingested_alone()
     together = fetched(mails(ids), parse_processes=helpers)
     got = snapshot()
     assert any(helped) == bool(helpers)
@@ -316,13 +322,7 @@ def test_a_helper_that_dies_is_given_up_and_its_mails_parsed_here(bulk_app, capl
 
 
 def test_a_run_whose_ticket_changed_meanwhile_is_stored_mail_by_mail(bulk_app, monkeypatch):
-    ids = seed()
-    alone = one_by_one(mails(ids))
-    expected = snapshot()
-
-    _empty_database()
-    RECORDER.heard.clear()
-    assert seed() == ids
+    ids, alone, expected = ingested_alone()
     real_plan, real_write, refused = bulk.plan, bulk.write, []
 
     def plan_then_another_change(plains):  # someone saves the replied tickets in between
