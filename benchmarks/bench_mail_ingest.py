@@ -112,7 +112,8 @@ def make_mails(url: str, count: int, work: Path) -> list[bytes]:
 
 def in_process(url: str, mails: list[bytes], work: Path) -> tuple[float, dict[str, int]]:
     """Seconds to ingest ``mails`` in this process as ``fetch`` does (batches of
-    ``MAIL_FETCH_BATCH_SIZE`` in one transaction each), and the outcomes."""
+    ``MAIL_FETCH_BATCH_SIZE`` in one transaction each, parsed by the helpers
+    ``MAIL_FETCH_PARSE_PROCESSES`` asks for), and the outcomes."""
     app = create_app(settings(url, work))
     outcomes: Counter[str] = Counter()
     with app.app_context(), write_intent():
