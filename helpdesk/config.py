@@ -46,6 +46,9 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_RATE_LIMIT_IP": "30/900",
     "PORTAL_RATE_LIMIT": "10/60",
     "API_RATE_LIMIT": "600/60",
+    # Counted rate-limit windows are kept a day; a hit deletes the older ones now and then
+    # (this share of hits), so the table stays small without a job of its own.
+    "RATE_LIMIT_PRUNE_PROBABILITY": 0.01,
     # Customer status links.
     "PORTAL_LINK_MAX_AGE_DAYS": 365,
     # Phone numbers without a country code are read in this region (ISO 3166 code).

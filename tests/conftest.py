@@ -100,6 +100,8 @@ def app_config(database_url: str, tmp_path: Path) -> dict[str, Any]:
         "SERVER_NAME": None,
         # Fast hashing: a test suite logs in hundreds of times (production keeps scrypt).
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        # Counted statements stay the same from run to run (tests/test_api.py prunes).
+        "RATE_LIMIT_PRUNE_PROBABILITY": 0,
         # The example plugin is installed (its revision is in the database, so Alembic must
         # find it) but pinned off; tests/test_plugins.py switches it on. So are the built-in
         # plugins: the core's tests see the core alone; each plugin's tests switch it on.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 import pytest
@@ -12,8 +13,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, func, select
 
-from helpdesk.core import accounts, attachments, ratelimit, services, tokens
-from helpdesk.core.models import ApiToken, Customer, Message, Ticket, TicketEvent
+from helpdesk.core import accounts, attachments, services, tokens
+from helpdesk.core.models import ApiToken, Customer, Message, RateLimitHit, Ticket, TicketEvent
 from helpdesk.extensions import db
 
 PREFIX = "/api/v1"
@@ -354,6 +355,20 @@ def test_rate_limit_is_429_with_retry_after_and_saves_nothing(limited_app: Flask
     assert int(response.headers["Retry-After"]) > 0
     assert response.get_json()["error"] == "ratelimited"
     assert snapshot() == before
+
+
+def test_hits_prune_windows_older_than_a_day(app: Flask, api: Api):
+    app.config["RATE_LIMIT_PRUNE_PROBABILITY"] = 1  # every hit prunes
+    db.session.add_all(
+        [
+            RateLimitHit(key="api:old", window_start=int(time.time()) - 2 * 86_400, count=9),
+            RateLimitHit(key="api:recent", window_start=int(time.time()) - 3_600, count=9),
+        ]
+    )
+    db.session.commit()
+    assert api.get("/tickets").status_code == 200
+    kept = db.session.scalars(select(RateLimitHit.key).order_by(RateLimitHit.key)).all()
+    assert "api:old" not in kept and "api:recent" in kept and len(kept) == 2
 
 
 # --- tickets ------------------------------------------------------------------------------
@@ -871,10 +886,7 @@ def test_list_customers_search_and_pages(api: Api):
 # --- queries ------------------------------------------------------------------------------
 
 
-def test_ticket_list_queries_do_not_grow_with_rows(
-    api: Api, agent, admin, team, count_queries, monkeypatch
-):
-    monkeypatch.setattr(ratelimit, "PRUNE_PROBABILITY", 0)
+def test_ticket_list_queries_do_not_grow_with_rows(api: Api, agent, admin, team, count_queries):
     other = accounts.create_team("Complaints")
 
     def seed(n: int) -> None:
@@ -896,8 +908,7 @@ def test_ticket_list_queries_do_not_grow_with_rows(
     assert many.count == few.count
 
 
-def test_message_list_queries_do_not_grow_with_rows(api: Api, agent, count_queries, monkeypatch):
-    monkeypatch.setattr(ratelimit, "PRUNE_PROBABILITY", 0)
+def test_message_list_queries_do_not_grow_with_rows(api: Api, agent, count_queries):
 
     def upload(n: int) -> list[attachments.Upload]:
         return [attachments.Upload(f"f{n}.txt", "text/plain", b"data")]

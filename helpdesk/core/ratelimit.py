@@ -18,7 +18,6 @@ from helpdesk.core.models import RateLimitHit
 from helpdesk.extensions import db
 
 PRUNE_AFTER_SECONDS = 86_400
-PRUNE_PROBABILITY = 0.01
 
 
 class RateLimited(HelpdeskError):
@@ -64,7 +63,7 @@ def hit(key: str, setting: str, *, commit: bool = True) -> None:
         ),
         {"key": key[:200], "start": start},
     ).scalar_one()
-    if random.random() < PRUNE_PROBABILITY:
+    if random.random() < current_app.config["RATE_LIMIT_PRUNE_PROBABILITY"]:
         db.session.execute(
             text("DELETE FROM rate_limit_hits WHERE window_start < :old"),
             {"old": start - PRUNE_AFTER_SECONDS},
