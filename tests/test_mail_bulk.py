@@ -5,8 +5,10 @@ counters, search documents, acknowledgements, rate-limit counts and plugin event
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
+import re
 import signal
 import time
 from collections import Counter
@@ -180,6 +182,10 @@ def snapshot() -> dict[str, Any]:
             data = {**data, "message_id": message_ids.get(data["message_id"])}
         return data
 
+    def outbox_key(key: str) -> str:  # a mail about a message: named by its Message-ID
+        about = re.match(r"<hd\.(\d+)\.m(\d+)\.", key)
+        return f"#{about[1]} {message_ids.get(int(about[2]))}" if about else key
+
     return {
         "customers": sorted(
             (c.id, c.email, c.email_key, c.name, c.email_bounced_at is None)
@@ -229,7 +235,7 @@ def snapshot() -> dict[str, Any]:
         "counts": sorted(db.session.execute(text("SELECT * FROM status_counts")).all()),
         "search": sorted(tuple(row) for row in db.session.execute(text(search))),
         "outbox": sorted(
-            (o.channel, o.ticket_id or 0, o.dedupe_key, o.payload.get("subject", ""))
+            (o.channel, o.ticket_id or 0, outbox_key(o.dedupe_key), o.payload.get("subject", ""))
             for o in db.session.scalars(select(OutboxItem))
         ),
         "rate_limits": sorted((r.key, r.count) for r in db.session.scalars(select(RateLimitHit))),
@@ -325,8 +331,13 @@ def test_a_run_whose_ticket_changed_meanwhile_is_stored_mail_by_mail(bulk_app, m
     ids, alone, expected = ingested_alone()
     real_plan, real_write, refused = bulk.plan, bulk.write, []
 
-    def plan_then_another_change(plains):  # someone saves the replied tickets in between
+    def plan_then_another_change(plains):
+        # Runs of one kind, new mails or replies (a prefix of a run is a run): someone saves
+        # the replied tickets between plan and write. (A failed run of new mails would use up
+        # ticket ids on PostgreSQL, whose sequences do not roll back.)
         run = real_plan(plains)
+        replying = bool(run) and run[0].ticket is not None
+        run = list(itertools.takewhile(lambda p: (p.ticket is not None) == replying, run))
         for ticket_id in {p.ticket.id for p in run if p.ticket is not None}:
             db.session.execute(
                 text("UPDATE tickets SET version = version + 1 WHERE id = :id"), {"id": ticket_id}
@@ -344,4 +355,6 @@ def test_a_run_whose_ticket_changed_meanwhile_is_stored_mail_by_mail(bulk_app, m
     monkeypatch.setattr(bulk, "write", write)
     assert fetched(mails(ids)) == alone
     assert refused  # those runs were given up, their mails stored one by one
-    assert snapshot() == expected
+    got = snapshot()
+    for part in expected:
+        assert got[part] == expected[part], part
