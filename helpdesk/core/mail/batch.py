@@ -92,7 +92,11 @@ class MailBatch:
         self._dones.append(done)
         self._bytes += len(raw)
         if len(self._waiting) >= PARSE_CHUNK:
-            self._chunks.append(self._parser.submit(self._waiting))
+            # A batch's first chunk is parsed here as it is stored (sooner than a helper
+            # could hand it back); the helpers take the rest meanwhile.
+            first = not self._chunks
+            chunk = Chunk(self._waiting) if first else self._parser.submit(self._waiting)
+            self._chunks.append(chunk)
             self._waiting = []
         if len(self._dones) >= self.max_mails or self._bytes >= self.max_bytes:
             self.commit()

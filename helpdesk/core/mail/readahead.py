@@ -13,6 +13,7 @@ chunk, and every later one, is parsed here instead: the outcome is the same, onl
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -61,11 +62,17 @@ class ParseAhead:
         if self.processes < 1:
             return Chunk(raws)
         if self._pool is None:
-            self._pool = multiprocessing.get_context("fork").Pool(
-                self.processes,
-                initializer=_enter_app,
-                initargs=(current_app._get_current_object(),),  # type: ignore[attr-defined]
-            )
+            # What exists now is left out of the helpers' garbage collections: scanning it
+            # would copy every page they share with this process (a slow first chunk).
+            gc.freeze()
+            try:
+                self._pool = multiprocessing.get_context("fork").Pool(
+                    self.processes,
+                    initializer=_enter_app,
+                    initargs=(current_app._get_current_object(),),  # type: ignore[attr-defined]
+                )
+            finally:
+                gc.unfreeze()
         return Chunk(raws, self._pool.apply_async(_receive_all, (list(raws),)))
 
     def ready(self, chunk: Chunk) -> bool:
