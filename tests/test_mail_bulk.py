@@ -316,15 +316,18 @@ def test_a_helper_that_dies_is_given_up_and_its_mails_parsed_here(bulk_app, capl
     try:
         assert parser.results(parser.submit(raws[:2])) == [bulk.receive(r) for r in raws[:2]]
         chunk = parser.submit(raws)  # some seconds of work for the helper, now idle
+        queued = parser.submit(raws[:3])
         time.sleep(0.1)
         for helper in multiprocessing.active_children():  # killed while parsing the chunk
             os.kill(helper.pid, signal.SIGKILL)
         parsed = parser.results(chunk)
+        # A chunk handed over before the give-up is parsed here at once, not waited for.
+        assert parser.ready(queued) and parser.results(queued) == parsed[:3]
+        assert parser.submit(raws[:1]).parsing is None  # and so is every later chunk
     finally:
         parser.close()
     assert parsed == [bulk.receive(raw) for raw in raws]
     assert "parsing here from now on" in caplog.text
-    assert parser.processes == 0  # and so is every later chunk
 
 
 def test_a_run_whose_ticket_changed_meanwhile_is_stored_mail_by_mail(bulk_app, monkeypatch):

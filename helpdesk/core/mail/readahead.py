@@ -77,11 +77,12 @@ class ParseAhead:
 
     def ready(self, chunk: Chunk) -> bool:
         """Whether ``results`` would answer at once (or parse here)."""
-        return chunk.parsing is None or chunk.parsing.ready()
+        return chunk.parsing is None or self._pool is None or chunk.parsing.ready()
 
     def results(self, chunk: Chunk) -> list[Plain | None]:
-        """What ``bulk.receive`` gives for each mail of ``chunk``, in order."""
-        if chunk.parsing is not None:
+        """What ``bulk.receive`` gives for each mail of ``chunk``, in order (parsed here if
+        the helpers were given up since it was handed over)."""
+        if chunk.parsing is not None and self._pool is not None:
             try:
                 return chunk.parsing.get(self.timeout)
             except multiprocessing.TimeoutError:
