@@ -9,7 +9,8 @@ its changes fired and its mails removed from the mailbox, so a crash or a databa
 the middle loses nothing: the next run reads the same mails, recognised by their Message-IDs.
 
 The common mails of a batch are stored a run at a time (see ``bulk``), the others one by one
-through ``ingest``; either way each mail's outcome is reported in the order received.
+through ``ingest``; either way each mail's outcome is reported in the order received. Helper
+processes may parse the mails ahead while the batch writes (see ``readahead``).
 """
 
 from __future__ import annotations
