@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from helpdesk.core import services
 from helpdesk.core.accounts import create_agent
@@ -164,6 +164,25 @@ def test_stale_version_is_a_conflict_and_changes_nothing(app, agent):
         services.update_ticket(ticket, {"priority": "low"}, actor=agent, expected_version=seen)
     db.session.expire_all()
     assert db.session.get(Ticket, ticket.id).priority == "high"
+
+
+@pytest.mark.parametrize("change", ["agent sets the status", "customer reply reopens"])
+def test_a_ticket_saved_by_someone_else_meanwhile_is_a_conflict(app, agent, change):
+    ticket = _open()
+    ticket.status = "resolved"
+    db.session.commit()
+    # Another worker saves the ticket after this one read it.
+    db.session.execute(
+        text("UPDATE tickets SET version = version + 1 WHERE id = :id"), {"id": ticket.id}
+    )
+    with pytest.raises(Conflict, match="changed by someone else"):
+        if change == "agent sets the status":
+            services.update_ticket(ticket, {"status": "pending"}, actor=agent)
+        else:
+            services.add_message(ticket, body="Still broken", author=ticket.customer)
+    db.session.expire_all()
+    assert db.session.get(Ticket, ticket.id).status == "resolved"
+    assert db.session.scalar(select(func.count()).select_from(Message)) == 1
 
 
 def test_inactive_agent_cannot_be_assigned(app, agent, admin):

@@ -8,7 +8,7 @@ commits, then fires the plugin events.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -455,7 +455,7 @@ def change_statuses(changes: Sequence[tuple[Ticket, Actor, str]]) -> None:
             moves.append((ticket, actor, ticket.status, new))
             ticket.resolved_at = resolved_at_after(new, ticket.resolved_at)
             ticket.status = new
-    db.session.flush()  # the rows first: what follows reads and counts them
+    _unless_changed_meanwhile(db.session.flush)  # the rows first: what follows reads them
     record_status_changes(moves)
 
 
@@ -489,8 +489,14 @@ def record_status_changes(moves: Sequence[tuple[Ticket, Actor, str, str]]) -> No
 
 
 def _commit_ticket() -> None:
+    _unless_changed_meanwhile(events.commit)
+
+
+def _unless_changed_meanwhile(write: Callable[[], None]) -> None:
+    """``write`` (a flush or commit of ticket rows); a row someone else changed at the same
+    moment rolls everything back and raises ``Conflict``."""
     try:
-        events.commit()
+        write()
     except StaleDataError:
         db.session.rollback()
         raise Conflict(
